@@ -1,0 +1,30 @@
+"""Registered objectives: analytic test surfaces and machine-learning losses.
+
+>>> from optbench import objectives
+>>> p = objectives.make("rosenbrock", dim=3)
+>>> p.value_and_grad([1.0, 1.0, 1.0])
+(0.0, array([0., 0., 0.]))
+"""
+from __future__ import annotations
+
+from ._registry import OBJECTIVES, Built, Minimum, Objective, Param, Problem, register, surface
+
+from . import surfaces  # noqa: E402,F401  (registers the analytic surfaces)
+from . import ml  # noqa: E402,F401  (registers the data objectives)
+
+
+def get(name: str) -> Objective:
+    """The objective registered as ``name``; unknown names suggest close ones."""
+    return OBJECTIVES[name]
+
+
+def make(name: str, dim: int | None = None, **params) -> Problem:
+    """Build the concrete problem ``name`` (validated ``dim`` and parameters)."""
+    return OBJECTIVES[name].make(dim, **params)
+
+
+def names() -> list[str]:
+    return list(OBJECTIVES)
+
+
+__all__ = ["OBJECTIVES", "Built", "Minimum", "Objective", "Param", "Problem", "get", "make", "names", "register", "surface"]

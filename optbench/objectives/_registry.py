@@ -1,0 +1,317 @@
+"""The objective registry: one small definition per objective.
+
+An :class:`Objective` is a *family* (``rosenbrock`` in any dimension,
+``logistic`` on any data set); :meth:`Objective.make` turns it and the
+parameters a user gave into a :class:`Problem`, the concrete thing an
+optimizer runs on: dimension, arguments for the compiled value-and-gradient
+function, domain box, known minima and optimal value.
+
+The compiled function has one of two signatures::
+
+    f = fg(x, g, *args)            # analytic surfaces
+    f = fg(x, g, rows, *args)      # data objectives (``batched=True``):
+                                   # loss over the rows ``rows`` of the data
+
+It returns the value at ``x`` and writes the gradient into ``g``.  ``args``
+come from :attr:`Problem.args` (data arrays, a condition number ...), so one
+compiled function serves every instance of the family.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .._errors import SpecError
+
+TAGS = ("convex", "saddle", "valley", "multimodal", "ml", "unbounded")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One user-settable parameter of an objective (a spec field)."""
+
+    default: Any
+    doc: str = ""
+    choices: tuple | None = None
+    low: float | None = None  # inclusive bounds for numbers
+    high: float | None = None
+
+    def coerce(self, objective: str, name: str, value: Any) -> Any:
+        """Check ``value`` against type, choices and bounds; return it typed."""
+        where = f"objective {objective!r}: parameter {name!r}"
+        kind = type(self.default)
+        if self.default is None:
+            kind = object
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise SpecError(f"{where} must be true or false, got {value!r}")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SpecError(f"{where} must be an integer, got {value!r}")
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise SpecError(f"{where} must be a number, got {value!r}")
+            value = float(value)
+            if not np.isfinite(value):
+                raise SpecError(f"{where} must be finite, got {value!r}")
+        elif kind is str:
+            if not isinstance(value, str):
+                raise SpecError(f"{where} must be a string, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(map(str, self.choices))
+            raise SpecError(f"{where} is {value!r}; allowed: {allowed}")
+        if self.low is not None and value < self.low:
+            raise SpecError(f"{where} is {value!r}; must be >= {self.low:g}")
+        if self.high is not None and value > self.high:
+            raise SpecError(f"{where} is {value!r}; must be <= {self.high:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """A known (local or global) minimum: location and value."""
+
+    x: np.ndarray
+    f: float
+    kind: str = "global"  # "global" | "local"
+
+
+@dataclass(frozen=True)
+class Built:
+    """What an objective's builder returns for one set of parameters."""
+
+    dim: int
+    args: tuple
+    lower: np.ndarray
+    upper: np.ndarray
+    minima: tuple[Minimum, ...]
+    f_star: float  # optimal value; -inf if unbounded below; nan if unknown
+    n_samples: int = 0  # rows of data (batched objectives)
+    data_digest: str = ""  # identifies the data (for caches and manifests)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A registered objective family.
+
+    ``build(dim, params) -> Built`` makes one instance.  ``dims`` is the
+    (min, max) dimension accepted (max ``None``: any); objectives whose
+    dimension follows from their data have ``dim_from_data=True``.
+    """
+
+    name: str
+    fg: Any
+    summary: str
+    tags: frozenset
+    build: Callable[[int | None, dict], Built]
+    dims: tuple[int, int | None] = (2, 2)
+    default_dim: int | None = 2
+    params: Mapping[str, Param] = field(default_factory=dict)
+    batched: bool = False
+    dim_from_data: bool = False
+    formula: str = ""
+
+    def make(self, dim: int | None = None, **params) -> "Problem":
+        """Validate ``dim`` and ``params`` and build the concrete problem."""
+        resolved = self.resolve_params(params)
+        dim = self.check_dim(dim)
+        built = self.build(dim, resolved)
+        return Problem(objective=self, params=resolved, **built.__dict__)
+
+    def resolve_params(self, params: Mapping[str, Any]) -> dict:
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise SpecError(_unknown_msg(f"parameter of objective {self.name!r}", unknown[0], self.params))
+        return {k: p.coerce(self.name, k, params.get(k, p.default)) for k, p in self.params.items()}
+
+    def check_dim(self, dim: int | None) -> int | None:
+        if self.dim_from_data:
+            if dim is not None:
+                raise SpecError(
+                    f"objective {self.name!r} takes its dimension from its data; remove 'dim' "
+                    f"(set the data's features instead)"
+                )
+            return None
+        if dim is None:
+            return self.default_dim
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise SpecError(f"objective {self.name!r}: dim must be an integer, got {dim!r}")
+        lo, hi = self.dims
+        if dim < lo or (hi is not None and dim > hi):
+            raise SpecError(f"objective {self.name!r}: dim {dim} not supported; accepted: {self.dims_text}")
+        return int(dim)
+
+    @property
+    def dims_text(self) -> str:
+        lo, hi = self.dims
+        if self.dim_from_data:
+            return "from data"
+        if hi == lo:
+            return str(lo)
+        return f">= {lo}" if hi is None else f"{lo}..{hi}"
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A concrete objective instance: what one run optimizes."""
+
+    objective: Objective
+    params: dict
+    dim: int
+    args: tuple
+    lower: np.ndarray
+    upper: np.ndarray
+    minima: tuple[Minimum, ...]
+    f_star: float
+    n_samples: int = 0
+    data_digest: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.objective.name
+
+    @property
+    def batched(self) -> bool:
+        return self.objective.batched
+
+    @property
+    def unbounded(self) -> bool:
+        return self.f_star == -np.inf
+
+    def all_rows(self) -> np.ndarray:
+        return np.arange(self.n_samples, dtype=np.int64)
+
+    def coerce_point(self, x) -> np.ndarray:
+        """``x`` as a contiguous float64 vector of this problem's dimension."""
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.shape != (self.dim,):
+            raise SpecError(
+                f"objective {self.name!r} (dim {self.dim}): point has shape {arr.shape}; expected ({self.dim},)"
+            )
+        return np.ascontiguousarray(arr)
+
+    def value_and_grad(self, x, rows=None) -> tuple[float, np.ndarray]:
+        """Value and analytic gradient at ``x`` (full data unless ``rows``)."""
+        x = self.coerce_point(x)
+        g = np.empty_like(x)
+        if self.batched:
+            rows = self.all_rows() if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
+            f = self.objective.fg(x, g, rows, *self.args)
+        else:
+            if rows is not None:
+                raise SpecError(f"objective {self.name!r} has no data; 'rows' does not apply")
+            f = self.objective.fg(x, g, *self.args)
+        return float(f), g
+
+    def value(self, x, rows=None) -> float:
+        return self.value_and_grad(x, rows)[0]
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.name}(dim={self.dim}{', ' + shown if shown else ''})"
+
+
+class Registry(Mapping):
+    """Name -> definition, refusing duplicates; lookups suggest close names."""
+
+    def __init__(self, what: str):
+        self._what = what
+        self._items: dict[str, Any] = {}
+
+    def register(self, item):
+        if item.name in self._items:
+            raise ValueError(f"{self._what} {item.name!r} is already registered")
+        self._items[item.name] = item
+        return item
+
+    def __getitem__(self, name):
+        try:
+            return self._items[name]
+        except KeyError:
+            raise SpecError(_unknown_msg(self._what, name, self._items)) from None
+
+    def __iter__(self):
+        return iter(sorted(self._items))
+
+    def __len__(self):
+        return len(self._items)
+
+
+def _unknown_msg(what: str, name: Any, known) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {what} {name!r}{hint} known: {', '.join(names)}"
+
+
+OBJECTIVES = Registry("objective")
+
+
+def register(obj: Objective) -> Objective:
+    bad = set(obj.tags) - set(TAGS)
+    if bad:
+        raise ValueError(f"objective {obj.name!r}: unknown tags {sorted(bad)}; known: {TAGS}")
+    return OBJECTIVES.register(obj)
+
+
+def box(dim: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(dim, float(lo)), np.full(dim, float(hi))
+
+
+def surface(
+    name: str,
+    fg,
+    *,
+    summary: str,
+    tags,
+    domain: tuple[float, float] | Callable[[int, dict], tuple[np.ndarray, np.ndarray]],
+    minima: Callable[[int, dict], list[Minimum]] | list[Minimum],
+    f_star: float | Callable[[int, dict], float] | None = None,
+    dims: tuple[int, int | None] = (2, 2),
+    default_dim: int = 2,
+    params: Mapping[str, Param] | None = None,
+    args: Callable[[int, dict], tuple] | None = None,
+    formula: str = "",
+) -> Objective:
+    """Register an analytic surface from static facts.
+
+    ``f_star`` defaults to the smallest recorded minimum value; pass
+    ``-inf`` for surfaces unbounded below.
+    """
+
+    def build(dim: int, params: dict) -> Built:
+        lo_hi = domain(dim, params) if callable(domain) else box(dim, *domain)
+        mins = minima(dim, params) if callable(minima) else minima
+        mins = tuple(Minimum(np.asarray(m.x, dtype=np.float64), float(m.f), m.kind) for m in mins)
+        if callable(f_star):
+            fs = float(f_star(dim, params))
+        elif f_star is not None:
+            fs = float(f_star)
+        else:
+            fs = min(m.f for m in mins) if mins else float("nan")
+        return Built(
+            dim=dim,
+            args=args(dim, params) if args else (),
+            lower=lo_hi[0],
+            upper=lo_hi[1],
+            minima=mins,
+            f_star=fs,
+        )
+
+    return register(
+        Objective(
+            name=name,
+            fg=fg,
+            summary=summary,
+            tags=frozenset(tags),
+            build=build,
+            dims=dims,
+            default_dim=default_dim,
+            params=params or {},
+            formula=formula,
+        )
+    )
