@@ -1,0 +1,212 @@
+"""Sweep driver for one (objective, optimizer) pair -- a code template.
+
+optbench.kernels substitutes the two marked import lines with the pair's
+objective and optimizer functions and writes the result to its kernel cache
+folder, so Numba compiles one specialized driver per pair (fg and step
+inlined, no function-pointer calls) and caches it on disk like any other
+module.  Everything below the markers is shared by every pair.
+
+Per run r in [lo, hi): x <- x0[r]; for t = 0 .. steps: evaluate f and the
+gradient at x (for data objectives the full-data value is evaluated at
+logged steps, the minibatch gradient drives the update), record, check
+targets / divergence / gradient tolerance, then take optimizer step t + 1.
+"""
+import math
+
+import numpy as np
+
+from optbench._jit import jit
+
+from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
+from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
+
+BATCHED = False  # @@BATCHED@@
+STATE_SIZE = 1  # @@STATE@@
+
+
+# @@ADAPTERS-BEGIN@@
+@jit(inline="always")
+def full_fg(x, g, all_rows, args):
+    return fg(x, g, *args)
+
+
+@jit(inline="always")
+def rows_fg(x, g, rows, args):
+    return fg(x, g, *args)
+
+
+# @@ADAPTERS-END@@
+
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+S27 = np.uint64(27)
+S30 = np.uint64(30)
+S31 = np.uint64(31)
+S32 = np.uint64(32)
+S11 = np.uint64(11)
+
+STATUS_UNCONVERGED = 0
+STATUS_CONVERGED = 1
+STATUS_DIVERGED = 2
+STATUS_ESCAPED = 3
+
+
+@jit(inline="always")
+def splitmix(key, k):
+    """k-th SplitMix64 draw of the stream ``key`` (counter-based: no state)."""
+    z = key + np.uint64(k) * GAMMA
+    z = (z ^ (z >> S30)) * M1
+    z = (z ^ (z >> S27)) * M2
+    return z ^ (z >> S31)
+
+
+@jit(inline="always")
+def uniform01(key, k):
+    """A double in (0, 1) from draw k (53 random bits, never exactly 0)."""
+    return (float(splitmix(key, k) >> S11) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@jit
+def add_noise(g, key, t, sigma):
+    """g += sigma * N(0, 1) per coordinate; Box-Muller on counter draws.
+
+    Draw numbers k = 2 (t n + i) + 1 and + 2 are reserved for coordinate i
+    at step t, so the noise a run sees never depends on chunking.
+    """
+    n = g.shape[0]
+    for i in range(n):
+        k = 2 * (t * n + i) + 1
+        u1 = uniform01(key, k)
+        u2 = uniform01(key, k + 1)
+        g[i] += sigma * math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@jit
+def draw_rows(rows, key, t, n_samples):
+    """Minibatch row indices for step t (with replacement), as the peers' W3:
+    draw k = t B + j + 1, index = ((u >> 32) N) >> 32."""
+    b = rows.shape[0]
+    for j in range(b):
+        u = splitmix(key, t * b + j + 1)
+        rows[j] = np.int64(((u >> S32) * np.uint64(n_samples)) >> S32)
+
+
+@jit
+def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_rows,
+              steps, log_every, f_star, targets, grad_tol, div_factor, f_escape,
+              curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
+              n_logged, status, target_steps, conv_step):
+    """Run runs lo..hi-1 of the group, filling the output rows of those runs.
+
+    curve_g / curve_x have 0 columns when not recorded.  targets are sorted
+    in decreasing order; target_steps[r, k] stays -1 until gap <= targets[k].
+    """
+    n = x0.shape[1]
+    n_state = STATE_SIZE
+    record_g = curve_g.shape[1] > 0
+    record_x = curve_x.shape[1] > 0
+    n_targets = targets.shape[0]
+    tightest = targets[n_targets - 1] if n_targets > 0 else -np.inf
+    have_f_star = np.isfinite(f_star)
+    unbounded = f_star == -np.inf
+    g = np.empty(n)
+    state = np.zeros((n_state, n))
+    rows = np.empty(batch.max(), dtype=np.int64)
+    for r in range(lo, hi):
+        x = x0[r].copy()
+        state[:, :] = 0.0
+        hp_r = hp[r]
+        sched_r = sched[sched_idx[r]]
+        key = keys[r]
+        sigma = noise[r]
+        b = batch[r]
+        rows_r = rows[:b]
+        f_hi = np.inf
+        f_lo = -np.inf
+        best = np.inf
+        next_target = 0
+        li = 0
+        st = STATUS_UNCONVERGED
+        t = 0
+        while True:
+            log_now = (t % log_every == 0) or (t == steps)
+            if BATCHED:
+                # full-data value at logged steps (and always at t = 0);
+                # the update uses the minibatch gradient (or the full one).
+                f = 0.0
+                evaluated = False
+                if log_now or b == 0:
+                    f = full_fg(x, g, all_rows, args)
+                    evaluated = True
+            else:
+                f = full_fg(x, g, all_rows, args)
+                evaluated = True
+            if t == 0:
+                ref = f_star if have_f_star else f
+                f_hi = ref + div_factor * max(abs(f - ref), 1.0)
+                if unbounded:
+                    f_lo = f_escape
+            if evaluated:
+                if not (f <= f_hi):  # also NaN
+                    st = STATUS_DIVERGED
+                    break
+                if f < f_lo:
+                    st = STATUS_ESCAPED
+                    break
+                gap = f - f_star
+                if f < best:
+                    best = f
+                while next_target < n_targets and gap <= targets[next_target]:
+                    target_steps[r, next_target] = t
+                    next_target += 1
+                gn2 = 0.0
+                if log_now or grad_tol > 0.0:
+                    for i in range(n):
+                        gn2 += g[i] * g[i]
+                if log_now:
+                    curve_f[r, li] = f
+                    if record_g:
+                        curve_g[r, li] = math.sqrt(gn2)
+                    if record_x:
+                        for i in range(n):
+                            curve_x[r, li, i] = x[i]
+                    li += 1
+                if conv_step[r] < 0:
+                    if gap <= tightest or (grad_tol > 0.0 and gn2 <= grad_tol * grad_tol):
+                        conv_step[r] = t
+                        st = STATUS_CONVERGED
+                if t == steps:
+                    f_final[r] = f
+                    gn_final[r] = math.sqrt(gn2)
+                    break
+                if grad_tol > 0.0 and gn2 <= grad_tol * grad_tol:
+                    f_final[r] = f
+                    gn_final[r] = math.sqrt(gn2)
+                    break
+            if BATCHED and b > 0:
+                draw_rows(rows_r, key, t, all_rows.shape[0])
+                fb = rows_fg(x, g, rows_r, args)
+                if not math.isfinite(fb):
+                    st = STATUS_DIVERGED
+                    break
+            if sigma > 0.0:
+                add_noise(g, key, t, sigma)
+            step(x, g, state, hp_r, sched_r[t], t + 1)
+            t += 1
+        if st == STATUS_DIVERGED or st == STATUS_ESCAPED:
+            # the last logged point is the one that left the bounds
+            if li < curve_f.shape[1]:
+                curve_f[r, li] = f
+                if record_x:
+                    for i in range(n):
+                        curve_x[r, li, i] = x[i]
+                li += 1
+            f_final[r] = f
+            gn_final[r] = np.nan
+        status[r] = st
+        steps_run[r] = t
+        n_logged[r] = li
+        f_best[r] = best
+        for i in range(n):
+            x_final[r, i] = x[i]

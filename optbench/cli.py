@@ -1,0 +1,181 @@
+"""The ``optbench`` command: thin argparse subcommands over the Python API.
+
+A user mistake (bad spec, unknown name, missing folder) prints one line
+``optbench: error: ...`` and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._errors import OptbenchError
+
+
+def _objective_rows() -> list[dict]:
+    from . import objectives
+
+    rows = []
+    for name in objectives.names():
+        obj = objectives.get(name)
+        default = None if obj.dim_from_data else obj.default_dim
+        minima = None
+        try:
+            problem = obj.make(default) if not obj.dim_from_data else None
+            if problem is not None:
+                minima = len(problem.minima)
+        except Exception:  # noqa: BLE001 - listing must not fail on one objective
+            minima = None
+        rows.append({
+            "name": name,
+            "dims": obj.dims_text,
+            "tags": sorted(obj.tags),
+            "params": {k: p.default for k, p in obj.params.items()},
+            "known_minima": minima,
+            "batched": obj.batched,
+            "summary": obj.summary,
+            "formula": obj.formula,
+        })
+    return rows
+
+
+def _optimizer_rows() -> list[dict]:
+    from . import optimizers
+
+    rows = []
+    for name in optimizers.names():
+        opt = optimizers.get(name)
+        rows.append({
+            "name": name,
+            "torch": f"torch.optim.{opt.torch_name}",
+            "hyperparameters": opt.defaults(),
+            "summary": opt.summary,
+        })
+    return rows
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    def cell(v):
+        if isinstance(v, list):
+            return ",".join(map(str, v))
+        if isinstance(v, dict):
+            return " ".join(f"{k}={v2:g}" if isinstance(v2, float) else f"{k}={v2}" for k, v2 in v.items())
+        return "" if v is None else str(v)
+
+    body = [[cell(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
+    return "\n".join(lines)
+
+
+def cmd_list(args) -> int:
+    what = args.what
+    if what == "objectives":
+        rows = _objective_rows()
+        cols = ["name", "dims", "tags", "known_minima", "params", "summary"]
+    else:
+        rows = _optimizer_rows()
+        cols = ["name", "torch", "hyperparameters"]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(_table(rows, cols))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .check import check_gradients
+
+    results = check_gradients(args.objective or None, points=args.points, seed=args.seed, tol=args.tol)
+    failed = [r for r in results if not r.passed]
+    if args.json:
+        print(json.dumps([{**r.__dict__, "passed": r.passed} for r in results], indent=2, default=str))
+    else:
+        print(f"gradient check: analytic vs central differences, {args.points} random points per variant, "
+              f"tolerance {args.tol:g} (relative)")
+        rows = [{"objective": r.objective, "variant": r.variant, "dim": r.dim,
+                 "max_rel_error": f"{r.max_rel_error:.2e}", "result": "ok" if r.passed else "FAIL"} for r in results]
+        print(_table(rows, ["objective", "variant", "dim", "max_rel_error", "result"]))
+        print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_run(args) -> int:
+    from .api import run
+
+    quiet = args.quiet or not sys.stderr.isatty()
+    results = run(args.spec, out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
+                  threads=args.threads)
+    runs = results.runs
+    n_div = int(runs["diverged"].sum())
+    n_conv = int((runs["status"] == "converged").sum())
+    print(f"{len(runs):,} runs in {results.manifest['timing']['wall_s']:.1f} s: "
+          f"{n_conv:,} converged, {n_div:,} diverged or escaped")
+    if results.manifest.get("skipped_combinations"):
+        print(f"skipped {len(results.manifest['skipped_combinations'])} invalid hyperparameter combinations "
+              f"(listed in manifest.json)")
+    print(f"results: {results.path}")
+    report = results.path / "report.html"
+    if report.exists():
+        print(f"report:  {report}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    path = build_report(args.results, quiet=args.quiet)
+    print(f"report: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="optbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a sweep spec and write its results folder")
+    r.add_argument("spec", help="sweep spec (TOML), e.g. problems/quick.toml")
+    r.add_argument("--out", default="results", help="output folder (default: results/)")
+    r.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--overwrite", action="store_true", help="replace results of a different spec")
+    r.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    r.set_defaults(fn=cmd_run)
+
+    rep = sub.add_parser("report", help="rebuild report.html from a results folder")
+    rep.add_argument("results", help="results folder, e.g. results/quick")
+    rep.add_argument("--quiet", action="store_true")
+    rep.set_defaults(fn=cmd_report)
+
+    ls = sub.add_parser("list", help="list registered objectives or optimizers")
+    ls.add_argument("what", choices=["objectives", "optimizers"])
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(fn=cmd_list)
+
+    c = sub.add_parser("check", help="check every analytic gradient against finite differences")
+    c.add_argument("objective", nargs="*", help="objectives to check (default: all)")
+    c.add_argument("--points", type=int, default=8, help="random points per variant (default 8)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--tol", type=float, default=1e-6, help="relative error tolerance (default 1e-6)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=cmd_check)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except OptbenchError as exc:
+        print(f"optbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("optbench: interrupted; nothing was written in place of existing results", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

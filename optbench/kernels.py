@@ -1,0 +1,152 @@
+"""One compiled, disk-cached sweep driver per (objective, optimizer) pair.
+
+Why generated source: Numba inlines and specializes best when the objective
+and the optimizer are plain globals of the driver's module, and it caches a
+compiled function on disk only when that function lives in a real file.
+Passing ``fg`` and ``step`` as dispatcher arguments compiles per pair but
+never hits the disk cache; first-class function types cache but cost about
+twice as much per step; one kernel with a switch over optimizers is slower
+still.  So for each pair we write a small module (``_driver_template.py``
+with its import lines filled in) into the kernel cache folder and import it.
+
+The file name carries a digest of everything the compiled code depends on
+(the template, the objective's and the optimizer's module sources, the
+optbench and Numba versions), because Numba's cache only checks the
+timestamp of the file that holds the driver, not of the functions it calls.
+A change anywhere in those sources gives a new file and a fresh compile.
+
+The cache folder is ``$OPTBENCH_CACHE_DIR`` or ``~/.cache/optbench``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numba
+
+from . import __version__
+from .objectives import Objective
+from .optimizers import Optimizer
+
+TEMPLATE_PATH = Path(__file__).with_name("_driver_template.py")
+
+_BATCHED_ADAPTERS = '''@jit(inline="always")
+def full_fg(x, g, all_rows, args):
+    return fg(x, g, all_rows, *args)
+
+
+@jit(inline="always")
+def rows_fg(x, g, rows, args):
+    return fg(x, g, rows, *args)
+
+
+'''
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, str], object] = {}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("OPTBENCH_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "optbench"
+    return base / "kernels"
+
+
+def _import_line(func, alias: str, marker: str) -> str:
+    py = getattr(func, "py_func", func)
+    module = py.__module__
+    if module in (None, "__main__") or module.startswith("<"):
+        raise TypeError(
+            f"{py.__name__} is defined in {module!r}; register objectives and optimizers in an importable module"
+        )
+    return f"from {module} import {py.__name__} as {alias}  # {marker}"
+
+
+def _module_source(func) -> str:
+    py = getattr(func, "py_func", func)
+    return inspect.getsource(sys.modules[py.__module__])
+
+
+def driver_source(objective: Objective, optimizer: Optimizer) -> str:
+    """The Python source of the driver for this pair."""
+    text = TEMPLATE_PATH.read_text()
+    lines = []
+    for line in text.splitlines():
+        if line.endswith("# @@FG@@"):
+            line = _import_line(objective.fg, "fg", "@@FG@@")
+        elif line.endswith("# @@STEP@@"):
+            line = _import_line(optimizer.step, "step", "@@STEP@@")
+        elif line.endswith("# @@BATCHED@@"):
+            line = f"BATCHED = {bool(objective.batched)}  # @@BATCHED@@"
+        elif line.endswith("# @@STATE@@"):
+            line = f"STATE_SIZE = {int(optimizer.n_state)}  # @@STATE@@"
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    if objective.batched:
+        head, rest = text.split("# @@ADAPTERS-BEGIN@@\n")
+        _, tail = rest.split("# @@ADAPTERS-END@@\n")
+        text = head + "# @@ADAPTERS-BEGIN@@\n" + _BATCHED_ADAPTERS + "# @@ADAPTERS-END@@\n" + tail
+    return text
+
+
+def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
+    h = hashlib.sha256()
+    for part in (
+        source,
+        _module_source(objective.fg),
+        _module_source(optimizer.step),
+        Path(__file__).with_name("_jit.py").read_text(),
+        __version__,
+        numba.__version__,
+        sys.version,
+    ):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def driver(objective: Objective, optimizer: Optimizer):
+    """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk)."""
+    key = (objective.name, optimizer.name)
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        source = driver_source(objective, optimizer)
+        digest = _digest(source, objective, optimizer)
+        stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{digest}"
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{stem}.py"
+        if not path.exists():
+            _remove_stale(folder, stem.rsplit("_", 1)[0])
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(source)
+            os.replace(tmp, path)  # atomic: a concurrent writer writes the same bytes
+        modname = f"optbench_kernel_{stem}"
+        spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(spec)
+        # Numba's cache re-imports the module by name when it loads the
+        # compiled code, so the module must be findable in sys.modules.
+        sys.modules[modname] = module
+        spec.loader.exec_module(module)
+        _loaded[key] = module.run_chunk
+        return module.run_chunk
+
+
+def _remove_stale(folder: Path, prefix: str) -> None:
+    """Drop drivers of this pair built from older sources (and their Numba cache)."""
+    for old in folder.glob(f"{prefix}_*.py"):
+        for f in [old, *folder.joinpath("__pycache__").glob(f"{old.stem}.*")]:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)

@@ -1,0 +1,455 @@
+"""Sweep specs: TOML in, a validated :class:`Spec` out, then the run grid.
+
+Every list-valued field of an objective or optimizer entry is a sweep axis
+(``lr = [1e-3, 1e-2]``, ``lr = { logspace = [-4, -1, 7] }``); the grid is
+the product of the axes.  Everything a user can get wrong is checked here,
+before anything runs or is written, with a one-line :class:`SpecError` that
+names the field, the value and what would be accepted.
+"""
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+import tomllib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import objectives as objectives_mod
+from . import optimizers as optimizers_mod
+from ._errors import SpecError
+from .objectives import Problem
+
+TOP_FIELDS = {
+    "name": "sweep name (letters, digits, '-', '_', '.')",
+    "description": "free text",
+    "steps": "optimizer steps per run",
+    "log_every": "curve resolution in steps",
+    "seed": "sweep seed",
+    "targets": "gap-to-optimum targets for steps-to-target",
+    "repeats": "independent random streams per initial point (minibatches, gradient noise)",
+    "grad_tol": "stop a run when the gradient norm falls to this (0: never)",
+    "skip_invalid": "skip hyperparameter combinations torch rejects instead of refusing the spec",
+    "record_grad_norm": "log the gradient norm in curves",
+    "objectives": "[[objectives]] entries",
+    "optimizers": "[[optimizers]] entries",
+    "init": "[init] table",
+}
+OBJECTIVE_FIELDS = {"name", "dim", "batch_size", "noise"}
+INIT_FIELDS = {"scheme", "count", "points", "std"}
+INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_RUNS = 50_000_000
+RUN_BYTES = 200  # per run, in the runs table and engine arrays (beyond x0/x_final)
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    scheme: str = "uniform"
+    count: int = 8
+    points: tuple = ()
+    std: float = 1.0
+
+
+@dataclass
+class ObjectiveCase:
+    """One point of an objective entry's grid: a concrete problem and its run settings."""
+
+    entry: int
+    problem: Problem
+    batch_size: int
+    noise: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.problem.describe()} batch={self.batch_size} noise={self.noise:g}"
+
+
+@dataclass
+class OptimizerCase:
+    entry: int
+    name: str
+    values: dict  # resolved hyperparameters
+
+
+@dataclass
+class Spec:
+    name: str
+    steps: int
+    log_every: int
+    seed: int
+    targets: tuple[float, ...]
+    repeats: int
+    grad_tol: float
+    skip_invalid: bool
+    record_grad_norm: bool
+    init: InitSpec
+    objective_cases: list[ObjectiveCase]
+    optimizer_cases: list[OptimizerCase]
+    skipped: list[str] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+    description: str = ""
+
+    def n_inits(self, problem: Problem) -> int:
+        return init_count(self.init, problem)
+
+    @property
+    def n_runs(self) -> int:
+        per_obj = sum(self.n_inits(c.problem) for c in self.objective_cases)
+        return per_obj * len(self.optimizer_cases) * self.repeats
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load_spec(source: str | Path | dict) -> Spec:
+    """Read and validate a spec from a TOML path, TOML text, or a dict."""
+    if isinstance(source, dict):
+        raw = source
+    else:
+        text, where = _read(source)
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{where}: malformed TOML: {exc}") from None
+    return validate(raw)
+
+
+def _read(source) -> tuple[str, str]:
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecError(f"spec file {str(path)!r} not found")
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read spec {str(path)!r}: {exc}") from None
+    return str(source), "spec"
+
+
+def _unknown(what: str, key: str, known) -> SpecError:
+    close = difflib.get_close_matches(key, sorted(known), n=2, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return SpecError(f"unknown {what} {key!r}{hint} known: {', '.join(sorted(known))}")
+
+
+def _int(raw: dict, key: str, default: int, low: int, high: int | None = None, where: str = "") -> int:
+    v = raw.get(key, default)
+    label = f"{where}{key}"
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SpecError(f"{label} must be an integer, got {v!r}")
+    if v < low or (high is not None and v > high):
+        rng = f">= {low}" if high is None else f"in {low}..{high}"
+        raise SpecError(f"{label} must be {rng}, got {v!r}")
+    return v
+
+
+def _float(v: Any, label: str, low: float | None = None, low_open: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SpecError(f"{label} must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise SpecError(f"{label} must be finite, got {v!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise SpecError(f"{label} must be {'>' if low_open else '>='} {low:g}, got {v!r}")
+    return v
+
+
+def axis_values(value: Any, label: str) -> list:
+    """A field's values as a list: a scalar is one value, a list is an axis,
+    ``{logspace = [a, b, n]}`` / ``{linspace = [a, b, n]}`` generate one."""
+    if isinstance(value, dict):
+        if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace"):
+            raise SpecError(f"{label}: a table must be {{logspace = [a, b, n]}} or {{linspace = [a, b, n]}}, got {value!r}")
+        kind, args = next(iter(value.items()))
+        if (
+            not isinstance(args, list)
+            or len(args) != 3
+            or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args)
+            or not isinstance(args[2], int)
+            or args[2] < 1
+            or not all(math.isfinite(a) for a in args)
+        ):
+            raise SpecError(f"{label}: {kind} takes [start, stop, count] with a count >= 1, got {args!r}")
+        if args[2] > 100_000:
+            raise SpecError(f"{label}: {kind} count {args[2]} is above 100000")
+        fn = np.logspace if kind == "logspace" else np.linspace
+        return [float(v) for v in fn(args[0], args[1], args[2])]
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"{label}: an empty list gives an empty grid; give at least one value")
+        return list(value)
+    return [value]
+
+
+def validate(raw: dict) -> Spec:
+    if not isinstance(raw, dict):
+        raise SpecError("a spec is a TOML table")
+    for key in raw:
+        if key not in TOP_FIELDS:
+            raise _unknown("spec field", key, TOP_FIELDS)
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", "..") or ".." in name:
+        raise SpecError(
+            f"name must be 1-100 characters of letters, digits, '-', '_', '.' (not starting with '.'), "
+            f"got {name!r}"
+        )
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(f"description must be a string, got {description!r}")
+    steps = _int(raw, "steps", 1000, 1, 10_000_000)
+    log_every = _int(raw, "log_every", 1, 1)
+    seed = _int(raw, "seed", 0, 0, 2**63 - 1)
+    repeats = _int(raw, "repeats", 1, 1, 1_000_000)
+    targets_raw = raw.get("targets", [1e-1, 1e-3, 1e-6])
+    if not isinstance(targets_raw, list):
+        raise SpecError(f"targets must be a list of positive numbers, got {targets_raw!r}")
+    targets = tuple(sorted({_float(t, "targets[]", 0.0, low_open=True) for t in targets_raw}, reverse=True))
+    grad_tol = _float(raw.get("grad_tol", 0.0), "grad_tol", 0.0)
+    skip_invalid = raw.get("skip_invalid", False)
+    record_grad_norm = raw.get("record_grad_norm", True)
+    for key, v in (("skip_invalid", skip_invalid), ("record_grad_norm", record_grad_norm)):
+        if not isinstance(v, bool):
+            raise SpecError(f"{key} must be true or false, got {v!r}")
+    init = _init(raw.get("init", {}))
+
+    obj_entries = raw.get("objectives")
+    if not isinstance(obj_entries, list) or not obj_entries or not all(isinstance(e, dict) for e in obj_entries):
+        raise SpecError("objectives: give at least one [[objectives]] entry with a name")
+    opt_entries = raw.get("optimizers")
+    if not isinstance(opt_entries, list) or not opt_entries or not all(isinstance(e, dict) for e in opt_entries):
+        raise SpecError("optimizers: give at least one [[optimizers]] entry with a name")
+
+    objective_cases: list[ObjectiveCase] = []
+    for i, entry in enumerate(obj_entries, 1):
+        objective_cases.extend(_objective_cases(i, entry, init))
+    seen = set()
+    for case in objective_cases:
+        if case.key in seen:
+            raise SpecError(f"[[objectives]] #{case.entry}: {case.key} appears twice in the grid")
+        seen.add(case.key)
+
+    optimizer_cases: list[OptimizerCase] = []
+    skipped: list[str] = []
+    for i, entry in enumerate(opt_entries, 1):
+        cases, skip = _optimizer_cases(i, entry, skip_invalid)
+        optimizer_cases.extend(cases)
+        skipped.extend(skip)
+    if not optimizer_cases:
+        raise SpecError(f"optimizers: every combination was invalid and skipped ({len(skipped)}); nothing to run")
+
+    spec = Spec(
+        name=name, steps=steps, log_every=log_every, seed=seed, targets=targets, repeats=repeats,
+        grad_tol=grad_tol, skip_invalid=skip_invalid, record_grad_norm=record_grad_norm, init=init,
+        objective_cases=objective_cases, optimizer_cases=optimizer_cases, skipped=skipped, raw=raw,
+        description=description,
+    )
+    for case in objective_cases:  # points must fit every problem
+        init_count(init, case.problem)
+    check_size(spec)
+    return spec
+
+
+def _init(raw: Any) -> InitSpec:
+    if not isinstance(raw, dict):
+        raise SpecError(f"init must be a table ([init]), got {raw!r}")
+    for key in raw:
+        if key not in INIT_FIELDS:
+            raise _unknown("init field", key, INIT_FIELDS)
+    scheme = raw.get("scheme", "uniform")
+    if scheme not in INIT_SCHEMES:
+        raise SpecError(f"init.scheme is {scheme!r}; allowed: {', '.join(INIT_SCHEMES)}")
+    count = _int(raw, "count", 8, 1, 1_000_000, where="init.")
+    std = _float(raw.get("std", 1.0), "init.std", 0.0, low_open=True)
+    points = raw.get("points", [])
+    if scheme == "points":
+        if not isinstance(points, list) or not points:
+            raise SpecError("init.points must be a non-empty list of points, e.g. [[-1.5, 2.0], [0.5, -0.5]]")
+        checked = []
+        for j, p in enumerate(points):
+            if not isinstance(p, list) or not p:
+                raise SpecError(f"init.points[{j}] must be a list of numbers, got {p!r}")
+            checked.append(tuple(_float(v, f"init.points[{j}]") for v in p))
+        points = tuple(checked)
+    elif "points" in raw:
+        raise SpecError(f"init.points is only used with scheme = \"points\" (scheme is {scheme!r})")
+    return InitSpec(scheme=scheme, count=count, points=points, std=std)
+
+
+def init_count(init: InitSpec, problem: Problem) -> int:
+    if init.scheme == "points":
+        for j, p in enumerate(init.points):
+            if len(p) != problem.dim:
+                raise SpecError(
+                    f"init.points[{j}] has {len(p)} coordinates; objective {problem.describe()} has dim {problem.dim}"
+                )
+        return len(init.points)
+    if init.scheme == "grid":
+        n = init.count**problem.dim
+        if n > 1_000_000:
+            raise SpecError(
+                f"init: grid of {init.count} points per axis in {problem.dim} dimensions is {n} points; "
+                f"use scheme = \"uniform\" for dim > 3"
+            )
+        return n
+    if init.scheme == "zeros":
+        return 1
+    return init.count
+
+
+def _objective_cases(i: int, entry: dict, init: InitSpec) -> list[ObjectiveCase]:
+    where = f"[[objectives]] #{i}"
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise SpecError(f"{where}: 'name' must be an objective name, known: {', '.join(objectives_mod.names())}")
+    try:
+        objective = objectives_mod.get(name)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    allowed = OBJECTIVE_FIELDS | set(objective.params)
+    for key in entry:
+        if key not in allowed:
+            raise SpecError(f"{where}: {_unknown(f'field of objective {name!r}', key, allowed)}")
+    keys = [k for k in entry if k != "name"]
+    axes = [axis_values(entry[k], f"{where}: {k}") for k in keys]
+    cases = []
+    for combo in itertools.product(*axes):
+        values = dict(zip(keys, combo))
+        dim = values.pop("dim", None)
+        batch = values.pop("batch_size", 0)
+        noise = values.pop("noise", 0.0)
+        try:
+            problem = objective.make(dim, **values)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+            raise SpecError(f"{where}: batch_size must be an integer >= 0 (0 = full batch), got {batch!r}")
+        if batch and not problem.batched:
+            raise SpecError(f"{where}: batch_size applies to data objectives only; {name!r} has no data")
+        if batch > problem.n_samples:
+            raise SpecError(f"{where}: batch_size {batch} is above the {problem.n_samples} samples of {name!r}")
+        noise = _float(noise, f"{where}: noise", 0.0)
+        cases.append(ObjectiveCase(i, problem, int(batch), noise))
+    return cases
+
+
+def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[OptimizerCase], list[str]]:
+    where = f"[[optimizers]] #{i}"
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise SpecError(f"{where}: 'name' must be an optimizer name, known: {', '.join(optimizers_mod.names())}")
+    try:
+        opt = optimizers_mod.get(name)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    entry = dict(entry)
+    if "betas" in entry and "beta1" in opt.hyper_names:
+        betas = entry.pop("betas")
+        if isinstance(betas, list) and betas and all(isinstance(b, list) for b in betas):
+            options = betas
+        else:
+            options = [betas]
+        for b in options:
+            if not (isinstance(b, list) and len(b) == 2):
+                raise SpecError(f"{where}: betas must be [beta1, beta2] or a list of such pairs, got {b!r}")
+        entry["__betas"] = options
+    allowed = set(opt.hyper_names) | {"name", "__betas"}
+    for key in entry:
+        if key not in allowed:
+            known = set(opt.hyper_names) | ({"betas"} if "beta1" in opt.hyper_names else set())
+            raise SpecError(f"{where}: {_unknown(f'hyperparameter of {name!r}', key, known)}")
+    keys = [k for k in entry if k != "name"]
+    axes = [entry[k] if k == "__betas" else axis_values(entry[k], f"{where}: {k}") for k in keys]
+    cases, skipped = [], []
+    for combo in itertools.product(*axes):
+        values = dict(zip(keys, combo))
+        if "__betas" in values:
+            values["beta1"], values["beta2"] = values.pop("__betas")
+        try:
+            resolved = opt.resolve(values)
+        except SpecError as exc:
+            if skip_invalid:
+                skipped.append(f"{where}: {exc}")
+                continue
+            raise SpecError(f"{where}: {exc}") from None
+        cases.append(OptimizerCase(i, name, resolved))
+    return cases, skipped
+
+
+def check_size(spec: Spec) -> None:
+    """Refuse grids whose tables would not fit in memory, before running."""
+    n_runs = spec.n_runs
+    if n_runs > MAX_RUNS:
+        raise SpecError(f"the grid has {n_runs:,} runs; the limit is {MAX_RUNS:,}")
+    n_log = spec.steps // spec.log_every + 2
+    per_run = RUN_BYTES
+    curve_bytes = 0
+    for case in spec.objective_cases:
+        runs = spec.n_inits(case.problem) * len(spec.optimizer_cases) * spec.repeats
+        cols = 3 + (2 if case.problem.dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
+        curve_bytes += runs * n_log * 8 * cols
+        per_run += 0
+    need = n_runs * per_run + curve_bytes
+    avail = available_memory()
+    if need > 0.8 * avail:
+        raise SpecError(
+            f"the grid needs about {need / 2**30:.1f} GiB for its tables ({n_runs:,} runs x {n_log:,} logged steps) "
+            f"but {avail / 2**30:.1f} GiB are available; raise log_every or reduce the grid"
+        )
+
+
+def available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+# ------------------------------------------------------------------ the grid
+
+
+def stable_hash(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def initial_points(spec: Spec, case: ObjectiveCase) -> np.ndarray:
+    """The initial points of one problem, (n_inits, dim): a function of the
+    spec seed and the problem's description only."""
+    p = case.problem
+    init = spec.init
+    if init.scheme == "points":
+        return np.array(init.points, dtype=np.float64)
+    if init.scheme == "zeros":
+        return np.zeros((1, p.dim))
+    if init.scheme == "grid":
+        axes = []
+        for lo, hi in zip(p.lower, p.upper):
+            # cell centres: no point on the domain's edge
+            axes.append(lo + (np.arange(init.count) + 0.5) * (hi - lo) / init.count)
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+    rng = np.random.default_rng([spec.seed, stable_hash(p.describe())])
+    if init.scheme == "uniform":
+        return rng.uniform(p.lower, p.upper, size=(init.count, p.dim))
+    centre = 0.5 * (p.lower + p.upper)
+    return centre + init.std * rng.standard_normal((init.count, p.dim))
+
+
+def stream_keys(seed: int, problem_hash: int, init_index: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+    """64-bit keys of the runs' counter-based random streams (minibatches,
+    gradient noise): from SeedSequence(seed, problem, init, repeat), so runs
+    that differ only in optimizer or hyperparameters see the same minibatches
+    (common random numbers) and no key depends on the run's position."""
+    out = np.empty(len(init_index), np.uint64)
+    for j, (ii, rr) in enumerate(zip(init_index.tolist(), repeat.tolist())):
+        out[j] = np.random.SeedSequence([seed, problem_hash, ii, rr]).generate_state(1, np.uint64)[0]
+    return out
