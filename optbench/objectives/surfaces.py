@@ -384,8 +384,8 @@ surface(
 
 ST_LOW = -2.903534027771177  # 1-D minimizer roots of 4t^3 - 32t + 5
 ST_HIGH = 2.7468027709908367
-ST_F_LOW = -39.16616570377141 / 2.0  # per coordinate
-ST_F_HIGH = -25.029446655283945 / 2.0
+ST_F_LOW = -39.16616570377141  # per coordinate (f = -39.166 n at the global minimum)
+ST_F_HIGH = -25.029446655283945
 
 
 @jit

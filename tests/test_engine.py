@@ -1,0 +1,127 @@
+"""The engine: compiled sweeps equal a plain loop, are deterministic, and mark divergence."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optbench import engine, objectives, optimizers
+
+STEPS = 60
+
+
+def _reference(problem, opt, x0, hp_row, steps, sigma=0.0, key=0):
+    """Plain Python loop over the same fg and step functions."""
+    sched = opt.schedule(hp_row, steps)
+    x = np.array(x0, dtype=np.float64)
+    state = np.zeros((opt.n_state, x.size))
+    fs = []
+    for t in range(steps + 1):
+        f, g = problem.value_and_grad(x)
+        fs.append(f)
+        if not np.isfinite(f) or t == steps:
+            break
+        opt.step(x, g, state, hp_row, sched[t], t + 1)
+    return np.array(fs), x
+
+
+@pytest.mark.parametrize("opt_name", optimizers.names())
+def test_kernel_equals_plain_loop_bit_for_bit(opt_name):
+    problem = objectives.make("rosenbrock", dim=2)
+    opt = optimizers.get(opt_name)
+    values = opt.resolve({"lr": 1e-3})
+    hp_row = opt.hp_row(values)
+    x0 = np.random.default_rng(0).uniform(-2, 2, size=(5, 2))
+    res = engine.run_group(problem, opt, x0, np.tile(hp_row, (5, 1)), steps=STEPS, log_every=1,
+                           divergence_factor=np.inf)
+    for r in range(5):
+        fs, x = _reference(problem, opt, x0[r], hp_row, STEPS)
+        np.testing.assert_array_equal(res.curve_f[r, : len(fs)], fs)
+        np.testing.assert_array_equal(res.x_final[r], x)
+
+
+def _group(threads, chunk, steps=200):
+    problem = objectives.make("himmelblau")
+    opt = optimizers.get("sgd")
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-5, 5, size=(37, 2))
+    hp = np.stack([opt.hp_row(opt.resolve({"lr": lr, "momentum": m}))
+                   for lr, m in zip(rng.choice([1e-3, 1e-2, 5e-2], 37), rng.choice([0.0, 0.9], 37))])
+    return engine.run_group(problem, opt, x0, hp, steps=steps, log_every=3, targets=(1e-1, 1e-6),
+                            noise=np.full(37, 0.05), keys=np.arange(37, dtype=np.uint64),
+                            threads=threads, chunk=chunk)
+
+
+def test_results_do_not_depend_on_threads_or_chunks():
+    a = _group(threads=1, chunk=37)
+    b = _group(threads=2, chunk=5)
+    c = _group(threads=3, chunk=1)
+    for other in (b, c):
+        for field in a.__dataclass_fields__:
+            if field == "extra":
+                continue
+            np.testing.assert_array_equal(getattr(a, field), getattr(other, field), err_msg=field)
+
+
+def test_divergence_stops_only_that_run():
+    problem = objectives.make("rosenbrock", dim=2)
+    opt = optimizers.get("sgd")
+    x0 = np.array([[-1.5, 2.0], [0.5, 0.5]])
+    hp = np.stack([opt.hp_row(opt.resolve({"lr": 0.5})), opt.hp_row(opt.resolve({"lr": 1e-3}))])
+    res = engine.run_group(problem, opt, x0, hp, steps=100)
+    assert engine.STATUS[res.status[0]] == "diverged"
+    assert 0 < res.steps_run[0] < 100
+    alone = engine.run_group(problem, opt, x0[1:], hp[1:], steps=100)
+    np.testing.assert_array_equal(res.curve_f[1], alone.curve_f[0])
+    assert engine.STATUS[res.status[1]] == "unconverged" and res.steps_run[1] == 100
+
+
+def test_saddle_runs_escape_without_crashing():
+    problem = objectives.make("saddle")
+    opt = optimizers.get("sgd")
+    x0 = np.array([[0.5, 0.5], [0.0, 1.0]])  # the second starts on the stable manifold
+    hp = np.tile(opt.hp_row(opt.resolve({"lr": 0.05})), (2, 1))
+    res = engine.run_group(problem, opt, x0, hp, steps=500)
+    assert engine.STATUS[res.status[0]] == "escaped"
+    assert res.f_final[0] < engine.escape_value(problem) <= -4.0 + 1e-12
+    # exactly on the stable manifold, gradient descent converges to the saddle point
+    assert engine.STATUS[res.status[1]] == "unconverged"
+    assert abs(res.x_final[1]).max() < 1e-8
+
+
+def test_steps_to_target_is_the_first_step_below_it():
+    problem = objectives.make("sphere", dim=3)
+    opt = optimizers.get("sgd")
+    x0 = np.random.default_rng(2).uniform(-5, 5, size=(4, 3))
+    hp = np.tile(opt.hp_row(opt.resolve({"lr": 0.05})), (4, 1))
+    targets = (1e-1, 1e-4, 1e-30)
+    res = engine.run_group(problem, opt, x0, hp, steps=150, log_every=1, targets=targets)
+    gap = res.curve_f - problem.f_star
+    for r in range(4):
+        for k, t in enumerate(sorted(targets, reverse=True)):
+            hit = np.flatnonzero(gap[r] <= t)
+            expected = hit[0] if hit.size else -1
+            assert res.target_steps[r, k] == expected
+    assert np.all(res.target_steps[:, 2] == -1)  # never reached
+
+
+def test_grad_tol_stops_early():
+    problem = objectives.make("sphere", dim=2)
+    opt = optimizers.get("sgd")
+    hp = opt.hp_row(opt.resolve({"lr": 0.1}))[None, :]
+    res = engine.run_group(problem, opt, np.array([[1.0, 1.0]]), hp, steps=1000, grad_tol=1e-6)
+    assert res.steps_run[0] < 100
+    assert res.grad_norm_final[0] <= 1e-6
+    assert engine.STATUS[res.status[0]] == "converged"
+
+
+def test_gradient_noise_is_keyed_by_run_not_position():
+    problem = objectives.make("sphere", dim=2)
+    opt = optimizers.get("sgd")
+    hp = np.tile(opt.hp_row(opt.resolve({"lr": 0.1})), (3, 1))
+    x0 = np.ones((3, 2))
+    keys = np.array([11, 12, 11], dtype=np.uint64)
+    res = engine.run_group(problem, opt, x0, hp, steps=50, noise=np.full(3, 0.1), keys=keys)
+    np.testing.assert_array_equal(res.curve_f[0], res.curve_f[2])
+    assert not np.array_equal(res.curve_f[0], res.curve_f[1])
+    # mean of the noise is ~0, its spread ~sigma: the run hovers near the minimum
+    assert 0 < res.f_final[1] < 0.05

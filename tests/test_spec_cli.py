@@ -1,0 +1,150 @@
+"""Specs and the CLI: every user mistake is one line, exit status 2, nothing written."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import optbench
+from optbench import SpecError
+from optbench.cli import main
+from optbench.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = """
+name = "t"
+steps = 20
+[[objectives]]
+name = "himmelblau"
+[init]
+count = 2
+[[optimizers]]
+name = "sgd"
+lr = [1e-3, 1e-2]
+momentum = [0.0, 0.9]
+"""
+
+
+def spec_text(**replace):
+    text = BASE
+    for old, new in replace.items():
+        text = text.replace(old.replace("__", " "), new)
+    return text
+
+
+def test_grid_is_the_product_of_axes():
+    spec = load_spec(BASE)
+    assert len(spec.optimizer_cases) == 4
+    assert spec.n_runs == 4 * 2
+    spec = load_spec(BASE.replace('lr = [1e-3, 1e-2]', 'lr = { logspace = [-4, -1, 7] }'))
+    assert len(spec.optimizer_cases) == 14
+    assert spec.optimizer_cases[0].values["lr"] == pytest.approx(1e-4)
+
+
+BAD = [
+    ("name = \"t\"\nsteps = [", "malformed TOML"),
+    (BASE.replace('name = "himmelblau"', 'name = "himelblau"'), "unknown objective 'himelblau'; did you mean 'himmelblau'"),
+    (BASE.replace('name = "sgd"', 'name = "adm"'), "unknown optimizer 'adm'; did you mean 'adam'"),
+    (BASE.replace("momentum = [0.0, 0.9]", "momentm = 0.9"), "unknown hyperparameter of 'sgd' 'momentm'; did you mean 'momentum'"),
+    (BASE.replace("momentum = [0.0, 0.9]", 'momentum = "high"'), "momentum must be a number"),
+    (BASE.replace("lr = [1e-3, 1e-2]", "lr = []"), "empty list gives an empty grid"),
+    (BASE.replace("lr = [1e-3, 1e-2]", "lr = [1e-3, nan]"), "lr must be finite"),
+    (BASE.replace("lr = [1e-3, 1e-2]", "lr = [inf]"), "lr must be finite"),
+    (BASE.replace("lr = [1e-3, 1e-2]", "lr = -0.1"), "lr must be >= 0"),
+    (BASE.replace("momentum = [0.0, 0.9]", "nesterov = true"), "nesterov=true requires momentum > 0"),
+    (BASE.replace("steps = 20", "steps = 0"), "steps must be in 1..10000000"),
+    (BASE.replace("steps = 20", "stpes = 20"), "unknown spec field 'stpes'; did you mean 'steps'"),
+    (BASE.replace('name = "t"', 'name = "../escape"'), "name must be"),
+    (BASE.replace('name = "himmelblau"', 'name = "himmelblau"\ndim = 3'), "dim 3 not supported; accepted: 2"),
+    (BASE.replace("count = 2", 'scheme = "spiral"'), "init.scheme is 'spiral'; allowed: uniform, normal, grid, points, zeros"),
+    (BASE.replace("count = 2", 'scheme = "points"\npoints = [[1.0, 2.0, 3.0]]'), "init.points[0] has 3 coordinates"),
+    (BASE.replace("steps = 20", "steps = 10000000").replace("count = 2", "count = 1000000"), "GiB"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD, ids=[m[:30] for _, m in BAD])
+def test_bad_spec_is_one_clear_line(text, message, tmp_path, capsys):
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    # the CLI: exit status 2, one line on stderr, nothing written
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("optbench: error: ") and message in err[0]
+    assert not out.exists()
+
+
+def test_skip_invalid_counts_what_it_skipped():
+    text = "skip_invalid = true\n" + BASE.replace("momentum = [0.0, 0.9]", "momentum = [0.0, 0.9]\nnesterov = [false, true]")
+    spec = load_spec(text)
+    assert len(spec.optimizer_cases) == 6  # nesterov with momentum 0 skipped for both lrs
+    assert len(spec.skipped) == 2 and "nesterov" in spec.skipped[0]
+
+
+def test_run_writes_tables_and_refuses_a_different_spec(tmp_path):
+    res = optbench.run(BASE, out=tmp_path, report=False)
+    folder = tmp_path / "t"
+    assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "manifest.json"}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["n_runs"] == 8
+    loaded = optbench.load(folder)
+    pd.testing.assert_frame_equal(loaded.runs, res.runs)
+    assert loaded.runs["optimizer"].dtype == "category" and loaded.runs["status"].dtype == "category"
+    assert set(loaded.curves["run_id"]) == set(range(8))
+    before = (folder / "runs.parquet").read_bytes()
+    with pytest.raises(SpecError, match="different spec"):
+        optbench.run(BASE.replace("steps = 20", "steps = 21"), out=tmp_path, report=False)
+    assert (folder / "runs.parquet").read_bytes() == before
+    optbench.run(BASE.replace("steps = 20", "steps = 21"), out=tmp_path, report=False, overwrite=True)
+    assert optbench.load(folder).runs["steps_run"].max() == 21
+
+
+def test_tables_identical_across_numba_thread_counts(tmp_path):
+    spec = ROOT / "problems" / "quick.toml"
+    tables = []
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads}
+        subprocess.run([sys.executable, "-m", "optbench.cli", "run", str(spec), "--out", str(out), "--no-report"],
+                       check=True, env=env, capture_output=True)
+        folder = out / "quick"
+        tables.append((pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet")))
+    pd.testing.assert_frame_equal(tables[0][0], tables[1][0])
+    pd.testing.assert_frame_equal(tables[0][1], tables[1][1])
+
+
+def test_list_and_check_commands(capsys):
+    assert main(["list", "objectives", "--json"]) == 0
+    names = {row["name"] for row in json.loads(capsys.readouterr().out)}
+    assert {"sphere", "quadratic", "ellipsoid", "booth", "matyas", "saddle", "monkey_saddle", "rosenbrock",
+            "beale", "three_hump_camel", "himmelblau", "six_hump_camel", "rastrigin", "ackley",
+            "styblinski_tang", "goldstein_price", "levi13", "griewank"} <= names
+    assert main(["list", "optimizers"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"):
+        assert name in out
+    assert main(["check", "himmelblau", "sphere"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+
+
+def test_load_of_a_missing_or_corrupt_folder_names_the_file(tmp_path):
+    with pytest.raises(optbench.ResultsError, match="does not exist"):
+        optbench.load(tmp_path / "nope")
+    optbench.run(BASE, out=tmp_path, report=False)
+    folder = tmp_path / "t"
+    (folder / "curves.parquet").write_bytes(b"not parquet")
+    with pytest.raises(optbench.ResultsError, match="curves.parquet"):
+        optbench.load(folder)
+    (folder / "runs.parquet").unlink()
+    with pytest.raises(optbench.ResultsError, match="runs.parquet: missing"):
+        optbench.load(folder)
