@@ -1,0 +1,106 @@
+r"""RMSprop: ``torch.optim.RMSprop``, single-tensor path.
+
+Update at step :math:`t` (torch's documented rule, :math:`\gamma` = lr,
+:math:`\alpha` = alpha, :math:`\mu` = momentum, :math:`\lambda` =
+weight_decay)::
+
+    g_t = g_t + lambda * theta_{t-1}             (if lambda != 0)
+    v_t = alpha v_{t-1} + (1 - alpha) g_t^2
+    centered: ga_t = alpha ga_{t-1} + (1 - alpha) g_t;  v~_t = v_t - ga_t^2
+    d_t = sqrt(v~_t) + eps                       (v~_t = v_t if not centered)
+    mu > 0:  b_t = mu b_{t-1} + g_t / d_t;  theta_t = theta_{t-1} - gamma b_t
+    else:    theta_t = theta_{t-1} - gamma g_t / d_t
+
+Arithmetic in torch's operation order (see ``adam.py``, "Rounding")::
+
+    v   = v * alpha + ((1 - alpha) * g) * g      # mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    ga  = ga + (1 - alpha) * (g - ga)            # lerp_(g, w), w = 1 - alpha < 0.5; else g - (g - ga) * (1 - w)
+    avg = sqrt(v + (-1 * ga) * ga) + eps         # addcmul(ga, ga, value=-1).sqrt_().add_(eps)
+    buf = buf * mu + g / avg                     # mul_(mu).addcdiv_(g, avg)
+    theta = theta + (-lr) * buf                  # add_(buf, alpha=-lr)
+    theta = theta + (-lr * g) / avg              # addcdiv_(g, avg, value=-lr)  (mu == 0)
+
+Traps: no bias correction at all (the first steps are large: v_1 = (1-alpha)
+g^2); eps is added outside the root; the momentum buffer starts at zero
+(unlike SGD's).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._jit import jit
+from ._registry import Hyper, Optimizer, register, require
+from .adam import lerp
+
+
+def rmsprop_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
+    """Nothing varies per step."""
+    return np.zeros((steps, 0), dtype=np.float64)
+
+
+@jit
+def rmsprop_step(x, g, state, hp, sched, t):
+    lr = hp[0]
+    alpha = hp[1]
+    eps = hp[2]
+    wd = hp[3]
+    momentum = hp[4]
+    centered = hp[5] != 0.0
+    w = 1.0 - alpha
+    neg_lr = -lr
+    for i in range(x.shape[0]):
+        gi = g[i]
+        if wd != 0.0:
+            gi = gi + wd * x[i]
+        v = state[0, i] * alpha + (w * gi) * gi
+        state[0, i] = v
+        if centered:
+            ga = lerp(state[1, i], gi, w)
+            state[1, i] = ga
+            avg = math.sqrt(v + (-1.0 * ga) * ga)
+        else:
+            avg = math.sqrt(v)
+        avg = avg + eps
+        if momentum > 0.0:
+            buf = state[2, i] * momentum + gi / avg
+            state[2, i] = buf
+            x[i] = x[i] + neg_lr * buf
+        else:
+            x[i] = x[i] + (neg_lr * gi) / avg
+
+
+def rmsprop_check(values: dict) -> None:
+    for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
+        v = values[name]
+        require(v >= 0.0, "rmsprop", f"{name} must be >= 0 (got {name}={v!r})")
+
+
+register(Optimizer(
+    name="rmsprop",
+    torch_name="RMSprop",
+    summary="RMSprop: steps scaled by a running root mean square of the gradient (Hinton)",
+    hypers=(
+        Hyper("lr", 1e-2, "learning rate"),
+        Hyper("alpha", 0.99, "smoothing constant of the squared-gradient average"),
+        Hyper("eps", 1e-8, "added to the root of the average"),
+        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        Hyper("momentum", 0.0, "momentum factor (buffer starts at zero)"),
+        Hyper("centered", False, "subtract the squared running mean of the gradient"),
+    ),
+    n_state=3,  # square_avg, grad_avg, momentum_buffer
+    n_sched=0,
+    step=rmsprop_step,
+    schedule=rmsprop_schedule,
+    check=rmsprop_check,
+    momentum_like="momentum",
+    doc=r"""
+g_t \leftarrow g_t + \lambda\theta_{t-1},\quad
+v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\quad
+\tilde v_t = v_t - \bar g_t^2\ \text{(centered, } \bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t),\\
+b_t = \mu b_{t-1} + \frac{g_t}{\sqrt{\tilde v_t} + \epsilon},\quad
+\theta_t = \theta_{t-1} - \gamma b_t
+\quad (\mu = 0:\ \theta_t = \theta_{t-1} - \gamma \tfrac{g_t}{\sqrt{\tilde v_t} + \epsilon})
+""",
+))
