@@ -101,18 +101,21 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
 
     curve_g / curve_x have 0 columns when not recorded.  targets are sorted
     in decreasing order; target_steps[r, k] stays -1 until gap <= targets[k].
+    The per-step bookkeeping is a handful of scalar compares: logging uses a
+    countdown, targets are checked against the next one only.
     """
     n = x0.shape[1]
-    n_state = STATE_SIZE
     record_g = curve_g.shape[1] > 0
     record_x = curve_x.shape[1] > 0
     n_targets = targets.shape[0]
-    tightest = targets[n_targets - 1] if n_targets > 0 else -np.inf
     have_f_star = np.isfinite(f_star)
     unbounded = f_star == -np.inf
+    use_tol = grad_tol > 0.0
+    tol2 = grad_tol * grad_tol
     g = np.empty(n)
-    state = np.zeros((n_state, n))
+    state = np.zeros((STATE_SIZE, n))
     rows = np.empty(batch.max(), dtype=np.int64)
+    n_all = all_rows.shape[0]
     for r in range(lo, hi):
         x = x0[r].copy()
         state[:, :] = 0.0
@@ -126,42 +129,54 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
         f_lo = -np.inf
         best = np.inf
         next_target = 0
+        target_val = targets[0] if n_targets > 0 else -np.inf
+        conv = -1
+        next_log = 0
         li = 0
         st = STATUS_UNCONVERGED
+        f = np.nan
+        gn2 = np.nan
         t = 0
         while True:
-            log_now = (t % log_every == 0) or (t == steps)
+            log_now = t == next_log
+            evaluated = True
             if BATCHED:
-                # full-data value at logged steps (and always at t = 0);
-                # the update uses the minibatch gradient (or the full one).
-                f = 0.0
-                evaluated = False
+                # the full-data value at logged steps; the update uses the
+                # minibatch gradient (or, with b == 0, the full one)
                 if log_now or b == 0:
                     f = full_fg(x, g, all_rows, args)
-                    evaluated = True
+                else:
+                    evaluated = False
             else:
                 f = full_fg(x, g, all_rows, args)
-                evaluated = True
-            if t == 0:
-                ref = f_star if have_f_star else f
-                f_hi = ref + div_factor * max(abs(f - ref), 1.0)
-                if unbounded:
-                    f_lo = f_escape
             if evaluated:
+                if t == 0:
+                    ref = f_star if have_f_star else f
+                    f_hi = ref + div_factor * max(abs(f - ref), 1.0)
+                    if unbounded:
+                        f_lo = f_escape
                 if not (f <= f_hi):  # also NaN
                     st = STATUS_DIVERGED
                     break
                 if f < f_lo:
                     st = STATUS_ESCAPED
                     break
-                gap = f - f_star
                 if f < best:
                     best = f
-                while next_target < n_targets and gap <= targets[next_target]:
-                    target_steps[r, next_target] = t
-                    next_target += 1
-                gn2 = 0.0
-                if log_now or grad_tol > 0.0:
+                gap = f - f_star
+                if gap <= target_val:
+                    while next_target < n_targets and gap <= targets[next_target]:
+                        target_steps[r, next_target] = t
+                        next_target += 1
+                    if next_target == n_targets:
+                        target_val = -np.inf
+                        if conv < 0:
+                            conv = t
+                    else:
+                        target_val = targets[next_target]
+                need_gn = use_tol or t == steps or (log_now and record_g)
+                if need_gn:
+                    gn2 = 0.0
                     for i in range(n):
                         gn2 += g[i] * g[i]
                 if log_now:
@@ -172,28 +187,26 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
                         for i in range(n):
                             curve_x[r, li, i] = x[i]
                     li += 1
-                if conv_step[r] < 0:
-                    if gap <= tightest or (grad_tol > 0.0 and gn2 <= grad_tol * grad_tol):
-                        conv_step[r] = t
-                        st = STATUS_CONVERGED
-                if t == steps:
-                    f_final[r] = f
-                    gn_final[r] = math.sqrt(gn2)
+                    next_log = min(next_log + log_every, steps)
+                if use_tol and gn2 <= tol2:
+                    if conv < 0:
+                        conv = t
                     break
-                if grad_tol > 0.0 and gn2 <= grad_tol * grad_tol:
-                    f_final[r] = f
-                    gn_final[r] = math.sqrt(gn2)
+                if t == steps:
                     break
             if BATCHED and b > 0:
-                draw_rows(rows_r, key, t, all_rows.shape[0])
+                draw_rows(rows_r, key, t, n_all)
                 fb = rows_fg(x, g, rows_r, args)
                 if not math.isfinite(fb):
+                    f = fb
                     st = STATUS_DIVERGED
                     break
             if sigma > 0.0:
                 add_noise(g, key, t, sigma)
             step(x, g, state, hp_r, sched_r[t], t + 1)
             t += 1
+        if conv >= 0 and st == STATUS_UNCONVERGED:
+            st = STATUS_CONVERGED
         if st == STATUS_DIVERGED or st == STATUS_ESCAPED:
             # the last logged point is the one that left the bounds
             if li < curve_f.shape[1]:
@@ -202,8 +215,10 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
                     for i in range(n):
                         curve_x[r, li, i] = x[i]
                 li += 1
-            f_final[r] = f
-            gn_final[r] = np.nan
+            gn2 = np.nan
+        f_final[r] = f
+        gn_final[r] = math.sqrt(gn2)
+        conv_step[r] = conv
         status[r] = st
         steps_run[r] = t
         n_logged[r] = li

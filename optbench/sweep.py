@@ -36,6 +36,9 @@ class Group:
         return self.x0.shape[0]
 
 
+CURVE_SLICE_POINTS = 1_000_000  # logged points converted to a table at a time
+
+
 def target_column(t: float) -> str:
     return f"steps_to_{t:g}"
 
@@ -108,7 +111,13 @@ def run_groups(
         run_ids = np.arange(group.first_run_id, group.first_run_id + R, dtype=np.int64)
         runs_parts.append(_runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0))
         if on_curves is not None:
-            on_curves(_curves_table(problem, res, run_ids, steps_logged))
+            # convert in slices so the long table never holds a second copy
+            # of the whole group's curves beside the engine's arrays
+            n_log = res.curve_f.shape[1]
+            step = max(1, CURVE_SLICE_POINTS // max(1, n_log))
+            for lo in range(0, R, step):
+                on_curves(_curves_table(problem, res, run_ids, steps_logged, slice(lo, min(R, lo + step))))
+        del res
         done += R
         if progress:
             elapsed = time.perf_counter() - t0
@@ -204,26 +213,31 @@ def _finish_runs(runs: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     return runs
 
 
-def _curves_table(problem, res: engine.GroupResult, run_ids: np.ndarray, steps_logged: np.ndarray) -> pd.DataFrame:
-    R, n_log = res.curve_f.shape
-    valid = np.arange(n_log)[None, :] < res.n_logged[:, None]
+def _curves_table(problem, res: engine.GroupResult, run_ids: np.ndarray, steps_logged: np.ndarray,
+                  rows: slice) -> pd.DataFrame:
+    """Long-format curves of the group's runs ``rows``."""
+    n_logged = res.n_logged[rows]
+    R = len(n_logged)
+    n_log = res.curve_f.shape[1]
+    valid = np.arange(n_log)[None, :] < n_logged[:, None]
     step = np.broadcast_to(steps_logged[None, :n_log], (R, n_log)).copy()
     # a run that diverged has its last point at the step where it stopped
-    stopped = np.isin(res.status, (2, 3)) & (res.n_logged > 0)
+    stopped = np.isin(res.status[rows], (2, 3)) & (n_logged > 0)
     rows_stopped = np.flatnonzero(stopped)
-    step[rows_stopped, res.n_logged[rows_stopped] - 1] = res.steps_run[rows_stopped]
+    step[rows_stopped, n_logged[rows_stopped] - 1] = res.steps_run[rows][rows_stopped]
     rr, cc = np.nonzero(valid)
+    abs_rr = rr + rows.start
     cols = {
-        "run_id": run_ids[rr],
+        "run_id": run_ids[abs_rr],
         "step": step[rr, cc].astype(np.int64),
-        "f": res.curve_f[rr, cc],
+        "f": res.curve_f[abs_rr, cc],
     }
     with np.errstate(invalid="ignore"):
         cols["gap"] = cols["f"] - problem.f_star if np.isfinite(problem.f_star) else np.full(len(rr), np.nan)
     # one schema for every group: columns that do not apply hold NaN
     nan = np.full(len(rr), np.nan)
-    cols["grad_norm"] = res.curve_g[rr, cc] if res.curve_g.shape[1] else nan
+    cols["grad_norm"] = res.curve_g[abs_rr, cc] if res.curve_g.shape[1] else nan
     has_x = res.curve_x.shape[1] and problem.dim == 2
-    cols["pos_x"] = res.curve_x[rr, cc, 0] if has_x else nan
-    cols["pos_y"] = res.curve_x[rr, cc, 1] if has_x else nan
+    cols["pos_x"] = res.curve_x[abs_rr, cc, 0] if has_x else nan
+    cols["pos_y"] = res.curve_x[abs_rr, cc, 1] if has_x else nan
     return pd.DataFrame(cols)

@@ -125,3 +125,15 @@ def test_gradient_noise_is_keyed_by_run_not_position():
     assert not np.array_equal(res.curve_f[0], res.curve_f[1])
     # mean of the noise is ~0, its spread ~sigma: the run hovers near the minimum
     assert 0 < res.f_final[1] < 0.05
+
+
+def test_a_run_that_converges_and_then_diverges_is_diverged():
+    # gradient descent on x^2 with lr above the stability limit 1: the run
+    # starts inside the target, then oscillates with growing amplitude
+    problem = objectives.make("sphere", dim=1)
+    opt = optimizers.get("sgd")
+    hp = opt.hp_row(opt.resolve({"lr": 1.05}))[None, :]  # |1 - 2 lr| = 1.1: oscillates and grows
+    res = engine.run_group(problem, opt, np.array([[1e-9]]), hp, steps=400, targets=(1e-3,))
+    assert res.target_steps[0, 0] == 0  # starts below the target
+    assert engine.STATUS[res.status[0]] == "diverged"
+    assert res.converged_step[0] == 0
