@@ -111,13 +111,15 @@ def run_group(
     divergence_factor: float = DIVERGENCE_FACTOR,
     threads: int | None = None,
     chunk: int | None = None,
+    on_chunk=None,
 ) -> GroupResult:
     """Run every row of ``x0`` with its ``hp`` row for ``steps`` steps.
 
     ``keys`` (uint64) key each run's random stream (minibatches, gradient
     noise); ``noise`` is the per-run gradient-noise sigma; ``batch`` the
     per-run minibatch size (0: full batch).  Positions are recorded for
-    2-D problems unless ``record_x`` says otherwise.
+    2-D problems unless ``record_x`` says otherwise.  ``on_chunk(n)`` is
+    called (from a worker thread) after each chunk of ``n`` runs.
     """
     x0 = np.ascontiguousarray(x0, dtype=np.float64)
     hp = np.ascontiguousarray(hp, dtype=np.float64)
@@ -163,6 +165,8 @@ def run_group(
            out.curve_f, out.curve_g, out.curve_x, out.x_final, out.f_final, out.f_best,
            out.grad_norm_final, out.steps_run, out.n_logged, out.status, out.target_steps,
            out.converged_step)
+        if on_chunk is not None:
+            on_chunk(hi - lo)
 
     threads = default_threads() if threads is None else max(1, int(threads))
     if chunk is None:

@@ -40,7 +40,7 @@ TOP_FIELDS = {
     "optimizers": "[[optimizers]] entries",
     "init": "[init] table",
 }
-OBJECTIVE_FIELDS = {"name", "dim", "batch_size", "noise"}
+OBJECTIVE_FIELDS = {"name", "dim", "batch_size", "grad_noise"}
 INIT_FIELDS = {"scheme", "count", "points", "std"}
 INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -67,7 +67,7 @@ class ObjectiveCase:
 
     @property
     def key(self) -> str:
-        return f"{self.problem.describe()} batch={self.batch_size} noise={self.noise:g}"
+        return f"{self.problem.describe()} batch={self.batch_size} grad_noise={self.noise:g}"
 
 
 @dataclass
@@ -165,7 +165,9 @@ def axis_values(value: Any, label: str) -> list:
     ``{logspace = [a, b, n]}`` / ``{linspace = [a, b, n]}`` generate one."""
     if isinstance(value, dict):
         if len(value) != 1 or next(iter(value)) not in ("logspace", "linspace"):
-            raise SpecError(f"{label}: a table must be {{logspace = [a, b, n]}} or {{linspace = [a, b, n]}}, got {value!r}")
+            raise SpecError(
+                f"{label}: a table must be {{logspace = [a, b, n]}} or {{linspace = [a, b, n]}}, got {value!r}"
+            )
         kind, args = next(iter(value.items()))
         if (
             not isinstance(args, list)
@@ -322,7 +324,7 @@ def _objective_cases(i: int, entry: dict, init: InitSpec) -> list[ObjectiveCase]
         values = dict(zip(keys, combo))
         dim = values.pop("dim", None)
         batch = values.pop("batch_size", 0)
-        noise = values.pop("noise", 0.0)
+        noise = values.pop("grad_noise", 0.0)
         try:
             problem = objective.make(dim, **values)
         except SpecError as exc:
@@ -333,7 +335,7 @@ def _objective_cases(i: int, entry: dict, init: InitSpec) -> list[ObjectiveCase]
             raise SpecError(f"{where}: batch_size applies to data objectives only; {name!r} has no data")
         if batch > problem.n_samples:
             raise SpecError(f"{where}: batch_size {batch} is above the {problem.n_samples} samples of {name!r}")
-        noise = _float(noise, f"{where}: noise", 0.0)
+        noise = _float(noise, f"{where}: grad_noise", 0.0)
         cases.append(ObjectiveCase(i, problem, int(batch), noise))
     return cases
 

@@ -10,9 +10,10 @@ never holds more than one group's curve arrays.
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -91,8 +92,23 @@ def run_groups(
     t0 = time.perf_counter()
     compile_s = 0.0
     total = spec.n_runs
-    done = 0
-    for gi, group in enumerate(groups):
+    lock = threading.Lock()
+    shown = {"runs": 0, "at": 0.0}
+
+    def show(n):
+        with lock:
+            shown["runs"] += n
+            now = time.perf_counter()
+            if now - shown["at"] < 0.2 and shown["runs"] < total:
+                return
+            shown["at"] = now
+            elapsed = now - t0
+            width = 30
+            filled = int(width * shown["runs"] / max(total, 1))
+            print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {shown['runs']:,}/{total:,} runs  {elapsed:.1f} s",
+                  end="", file=sys.stderr, flush=True)
+
+    for group in groups:
         opt, oc_index, init_index, repeat, hp, x0, keys = _group_arrays(spec, group)
         R = len(x0)
         problem = group.case.problem
@@ -106,7 +122,7 @@ def run_groups(
             steps=spec.steps, log_every=spec.log_every, keys=keys,
             noise=np.full(R, group.case.noise), batch=np.full(R, group.case.batch_size, np.int64),
             targets=spec.targets, grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm,
-            threads=threads, chunk=chunk,
+            threads=threads, chunk=chunk, on_chunk=show if progress else None,
         )
         run_ids = np.arange(group.first_run_id, group.first_run_id + R, dtype=np.int64)
         runs_parts.append(_runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0))
@@ -118,11 +134,6 @@ def run_groups(
             for lo in range(0, R, step):
                 on_curves(_curves_table(problem, res, run_ids, steps_logged, slice(lo, min(R, lo + step))))
         del res
-        done += R
-        if progress:
-            elapsed = time.perf_counter() - t0
-            print(f"\r  {done:,}/{total:,} runs  ({gi + 1}/{len(groups)} groups, {elapsed:.1f} s)",
-                  end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame()
@@ -143,7 +154,7 @@ def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0
     for k, v in problem.params.items():
         cols[f"obj_{k}"] = np.full(R, v, dtype=object if isinstance(v, str) else None)
     cols["batch_size"] = np.full(R, group.case.batch_size, np.int64)
-    cols["noise"] = np.full(R, group.case.noise)
+    cols["grad_noise"] = np.full(R, group.case.noise)
     cols["optimizer"] = np.full(R, group.optimizer, dtype=object)
     for h in opt.hypers:
         vals = np.array([oc.values[h.name] for oc in group.opt_cases])[oc_index]

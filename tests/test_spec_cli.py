@@ -49,9 +49,11 @@ def test_grid_is_the_product_of_axes():
 
 BAD = [
     ("name = \"t\"\nsteps = [", "malformed TOML"),
-    (BASE.replace('name = "himmelblau"', 'name = "himelblau"'), "unknown objective 'himelblau'; did you mean 'himmelblau'"),
+    (BASE.replace('name = "himmelblau"', 'name = "himelblau"'),
+     "unknown objective 'himelblau'; did you mean 'himmelblau'"),
     (BASE.replace('name = "sgd"', 'name = "adm"'), "unknown optimizer 'adm'; did you mean 'adam'"),
-    (BASE.replace("momentum = [0.0, 0.9]", "momentm = 0.9"), "unknown hyperparameter of 'sgd' 'momentm'; did you mean 'momentum'"),
+    (BASE.replace("momentum = [0.0, 0.9]", "momentm = 0.9"),
+     "unknown hyperparameter of 'sgd' 'momentm'; did you mean 'momentum'"),
     (BASE.replace("momentum = [0.0, 0.9]", 'momentum = "high"'), "momentum must be a number"),
     (BASE.replace("lr = [1e-3, 1e-2]", "lr = []"), "empty list gives an empty grid"),
     (BASE.replace("lr = [1e-3, 1e-2]", "lr = [1e-3, nan]"), "lr must be finite"),
@@ -62,7 +64,8 @@ BAD = [
     (BASE.replace("steps = 20", "stpes = 20"), "unknown spec field 'stpes'; did you mean 'steps'"),
     (BASE.replace('name = "t"', 'name = "../escape"'), "name must be"),
     (BASE.replace('name = "himmelblau"', 'name = "himmelblau"\ndim = 3'), "dim 3 not supported; accepted: 2"),
-    (BASE.replace("count = 2", 'scheme = "spiral"'), "init.scheme is 'spiral'; allowed: uniform, normal, grid, points, zeros"),
+    (BASE.replace("count = 2", 'scheme = "spiral"'),
+     "init.scheme is 'spiral'; allowed: uniform, normal, grid, points, zeros"),
     (BASE.replace("count = 2", 'scheme = "points"\npoints = [[1.0, 2.0, 3.0]]'), "init.points[0] has 3 coordinates"),
     (BASE.replace("steps = 20", "steps = 10000000").replace("count = 2", "count = 1000000"), "GiB"),
 ]
@@ -85,7 +88,8 @@ def test_bad_spec_is_one_clear_line(text, message, tmp_path, capsys):
 
 
 def test_skip_invalid_counts_what_it_skipped():
-    text = "skip_invalid = true\n" + BASE.replace("momentum = [0.0, 0.9]", "momentum = [0.0, 0.9]\nnesterov = [false, true]")
+    grid = BASE.replace("momentum = [0.0, 0.9]", "momentum = [0.0, 0.9]\nnesterov = [false, true]")
+    text = "skip_invalid = true\n" + grid
     spec = load_spec(text)
     assert len(spec.optimizer_cases) == 6  # nesterov with momentum 0 skipped for both lrs
     assert len(spec.skipped) == 2 and "nesterov" in spec.skipped[0]

@@ -7,10 +7,11 @@
 """
 from __future__ import annotations
 
+from . import (
+    ml,  # noqa: E402,F401  (registers the data objectives)
+    surfaces,  # noqa: E402,F401  (registers the analytic surfaces)
+)
 from ._registry import OBJECTIVES, Built, Minimum, Objective, Param, Problem, register, surface
-
-from . import surfaces  # noqa: E402,F401  (registers the analytic surfaces)
-from . import ml  # noqa: E402,F401  (registers the data objectives)
 
 
 def get(name: str) -> Objective:
@@ -27,4 +28,6 @@ def names() -> list[str]:
     return list(OBJECTIVES)
 
 
-__all__ = ["OBJECTIVES", "Built", "Minimum", "Objective", "Param", "Problem", "get", "make", "names", "register", "surface"]
+__all__ = [
+    "OBJECTIVES", "Built", "Minimum", "Objective", "Param", "Problem", "get", "make", "names", "register", "surface",
+]
