@@ -4,8 +4,10 @@ The CLI calls these same functions.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.metadata
+import os
 from pathlib import Path
 
 from . import __version__
@@ -57,6 +59,45 @@ def _check_target(folder: Path, digest: str, overwrite: bool) -> None:
                         f"or choose another --out")
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path):
+    """Refuse a second writer of the same results folder (a lock file holding
+    the writer's pid; a lock left by a dead process is taken over)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.parent / f".{folder.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise SpecError(f"{str(folder)!r} is being written by another optbench run (pid {pid}); "
+                                f"wait for it or choose another --out") from None
+            lock.unlink(missing_ok=True)  # stale: its writer is gone
+    else:
+        raise SpecError(f"cannot lock {str(folder)!r} ({lock} keeps reappearing)")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run(spec, out="results", *, overwrite: bool = False, report: bool = True, quiet: bool = True,
         threads: int | None = None, chunk: int | None = None) -> Results:
     """Run a sweep and write ``out/<spec name>/``; returns its tables.
@@ -68,6 +109,11 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
+    with folder_lock(folder):
+        return _run_locked(spec, folder, digest, overwrite, report, quiet, threads, chunk)
+
+
+def _run_locked(spec, folder, digest, overwrite, report, quiet, threads, chunk) -> Results:
     _check_target(folder, digest, overwrite)
     writer = ResultsWriter(folder)
     counts = {"curve_rows": 0}
@@ -77,7 +123,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         writer.add_curves(df)
 
     try:
-        started = _dt.datetime.now(_dt.timezone.utc)
+        started = _dt.datetime.now(_dt.UTC)
         runs, timing = run_groups(spec, on_curves=on_curves, threads=threads, chunk=chunk, progress=not quiet)
         manifest = {
             "schema_version": SCHEMA_VERSION,

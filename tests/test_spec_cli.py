@@ -152,3 +152,14 @@ def test_load_of_a_missing_or_corrupt_folder_names_the_file(tmp_path):
     (folder / "runs.parquet").unlink()
     with pytest.raises(optbench.ResultsError, match="runs.parquet: missing"):
         optbench.load(folder)
+
+
+def test_a_second_writer_of_the_same_folder_is_refused(tmp_path):
+    lock = tmp_path / ".t.lock"
+    lock.write_text(str(os.getppid()))  # a live process holds it
+    with pytest.raises(SpecError, match="being written by another optbench run"):
+        optbench.run(BASE, out=tmp_path, report=False)
+    assert not (tmp_path / "t").exists()
+    lock.write_text("999999999")  # stale lock of a dead process: taken over
+    optbench.run(BASE, out=tmp_path, report=False)
+    assert (tmp_path / "t" / "runs.parquet").exists() and not lock.exists()
