@@ -16,7 +16,6 @@ import math
 import numpy as np
 
 from optbench._jit import jit
-
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
 

@@ -19,8 +19,9 @@ compiled function serves every instance of the family.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class Objective:
     dim_from_data: bool = False
     formula: str = ""
 
-    def make(self, dim: int | None = None, **params) -> "Problem":
+    def make(self, dim: int | None = None, **params) -> Problem:
         """Validate ``dim`` and ``params`` and build the concrete problem."""
         resolved = self.resolve_params(params)
         dim = self.check_dim(dim)

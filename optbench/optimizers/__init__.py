@@ -1,9 +1,8 @@
 """Registered optimizers, each with torch.optim's exact update rule."""
 from __future__ import annotations
 
+from . import adadelta, adagrad, adam, adamax, nadam, radam, rmsprop, sgd  # noqa: E402,F401  (register)
 from ._registry import OPTIMIZERS, Hyper, Optimizer, register
-
-from . import sgd, adagrad, rmsprop, adadelta, adam, adamax, nadam, radam  # noqa: E402,F401  (register)
 
 
 def get(name: str) -> Optimizer:

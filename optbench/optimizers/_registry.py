@@ -25,8 +25,9 @@ sweep kernel can run it for thousands of runs at once:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
