@@ -1,0 +1,93 @@
+"""Random and mutated specs: each one validates or gets a one-line SpecError."""
+from __future__ import annotations
+
+import copy
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optbench import SpecError
+from optbench.spec import load_spec
+
+VALID = {
+    "name": "fuzz",
+    "steps": 10,
+    "log_every": 2,
+    "seed": 0,
+    "targets": [1e-1, 1e-3],
+    "objectives": [{"name": "himmelblau"}, {"name": "rosenbrock", "dim": 3},
+                   {"name": "logistic", "data": "synthetic", "n_samples": 50, "batch_size": 8}],
+    "init": {"scheme": "uniform", "count": 2},
+    "optimizers": [{"name": "sgd", "lr": [1e-3, 1e-2], "momentum": 0.9},
+                   {"name": "adam", "lr": {"logspace": [-3, -1, 3]}, "betas": [0.9, 0.99]}],
+}
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**12, 10**12),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=10,
+)
+keys = st.sampled_from(["name", "steps", "log_every", "seed", "targets", "objectives", "optimizers", "init",
+                        "dim", "lr", "momentum", "nesterov", "betas", "scheme", "count", "points", "batch_size",
+                        "grad_noise", "data", "loss", "cond", "logspace", "repeats", "grad_tol", "x"])
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+def _set(root, path, value):
+    node = root
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+
+
+def _check(raw):
+    try:
+        spec = load_spec(raw)
+    except SpecError as exc:
+        msg = str(exc)
+        assert msg and "\n" not in msg and len(msg) < 2000, msg
+        return
+    assert spec.n_runs >= 1
+    assert all(math.isfinite(oc.values["lr"]) and oc.values["lr"] >= 0 for oc in spec.optimizer_cases)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_specs(data):
+    raw = copy.deepcopy(VALID)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p in _paths(raw) if p]
+        path = data.draw(st.sampled_from(paths))
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        parent = raw
+        for p in path[:-1]:
+            parent = parent[p]
+        if action == "replace":
+            _set(raw, path, data.draw(values))
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[data.draw(keys)] = data.draw(values)
+        if not isinstance(raw, dict):
+            break
+    _check(raw)
+
+
+@settings(max_examples=100, deadline=None)
+@given(raw=st.dictionaries(keys, values, max_size=6))
+def test_random_specs(raw):
+    _check(raw)
