@@ -1,0 +1,491 @@
+"""What the report shows, computed from the stored tables alone.
+
+A *case* is one objective instance of the sweep: objective name, dimension,
+every ``obj_<param>`` value, batch size and gradient noise.  Grouping by the
+whole key (not by objective name) is what lets a sweep that varies any
+objective parameter (``cond``, ``loss``, an activation ...) get one section
+per value.
+
+A *setting* is one optimizer with all its hyperparameters; a *variant* is an
+optimizer with its hyperparameters other than the learning rate, restricted
+to those the sweep varies (``sgd (momentum=0.9, nesterov=True)``).  Lines in
+the figures are variants at their best learning rate; tables rank
+optimizers at their best setting.
+
+Success criteria: with targets and a known optimum, "reached gap <= t" for
+each target (the tightest is "success"); without them (objectives unbounded
+below, unknown optimum, no targets), "escaped or converged" with the step at
+which it happened.
+
+"Best" puts settings where at most half the runs diverged before the
+others (a learning rate that blows up most runs is not the one to
+recommend, however fast its survivors are), then orders by the share of
+(run, criterion) pairs met, then ERT at the tightest criterion, then at the
+looser ones, then median final gap (or final value), then the number of
+diverged runs (see :func:`rank`).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import storage
+from .._errors import OptbenchError, ResultsError
+
+BIG = 1e300  # a diverged run's final gap: sorts last, survives quantiles (inf - inf is nan)
+MAX_VARIANTS = 4  # variants per optimizer before they are merged into one line
+
+# columns of the runs table that are neither hyperparameters nor objective parameters
+FIXED = {
+    "run_id", "objective", "dim", "batch_size", "grad_noise", "noise", "optimizer", "init_scheme", "init_index",
+    "repeat", "seed", "x0", "x_final", "f_star", "f_final", "f_best", "gap_final", "gap_best", "grad_norm_final",
+    "steps_run", "status", "diverged", "diverged_step", "converged_step", "minimum_reached",
+    "nearest_minimum", "minimum_distance",
+}
+REQUIRED = ["run_id", "objective", "dim", "optimizer", "init_index", "f_star", "f_final", "gap_final",
+            "steps_run", "status"]
+
+# one fixed colour per optimizer, in every figure; unknown names get a stable hashed one
+OPT_COLORS = {
+    "sgd": "#1f77b4", "adam": "#ff7f0e", "rmsprop": "#2ca02c", "adagrad": "#d62728",
+    "adadelta": "#9467bd", "adamax": "#8c564b", "nadam": "#e377c2", "radam": "#17becf",
+    "adamw": "#bcbd22",
+}
+EXTRA_COLORS = ["#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+                "#31a354", "#756bb1"]
+LINESTYLES = ["-", "--", "-.", ":"]
+SHADES = [0.0, -0.45, 0.4, -0.7]  # >0 towards white, <0 towards black
+
+
+def optimizer_color(name: str) -> str:
+    if name in OPT_COLORS:
+        return OPT_COLORS[name]
+    import zlib
+
+    return EXTRA_COLORS[zlib.crc32(name.encode()) % len(EXTRA_COLORS)]
+
+
+def shade(color: str, amount: float) -> tuple:
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(color))
+    target = np.ones(3) if amount > 0 else np.zeros(3)
+    return tuple(rgb + (target - rgb) * abs(amount))
+
+
+def fmt(v, digits: int = 3) -> str:
+    """A hyperparameter or parameter value as people write it."""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:.{digits}g}"
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    return str(v)
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe piece of ``text`` (names come from the spec)."""
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")
+    return s[:limit] or "x"
+
+
+def variant_label(optimizer: str, values: dict) -> str:
+    """``sgd (momentum=0.9, nesterov)``: switches by name when on, left out when off."""
+    parts = []
+    for h, v in values.items():
+        if isinstance(v, bool):
+            if v:
+                parts.append(h)
+        else:
+            parts.append(f"{h}={fmt(v)}")
+    return optimizer + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _py(v):
+    """numpy / pandas scalars as plain Python values (None for missing)."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            return None
+    return v
+
+
+@dataclass
+class Criterion:
+    """A success criterion of a case and the per-run step column it reads."""
+
+    label: str  # "gap ≤ 1e-06"
+    short: str  # "1e-06"
+    column: str  # per-run steps at which it was met (NaN: never)
+    target: float | None = None  # the gap, for criteria that are targets
+
+
+@dataclass
+class Case:
+    id: int
+    objective: str
+    dim: int
+    params: dict  # objective parameters (obj_* without the prefix)
+    batch_size: int
+    noise: float  # gradient-noise sigma (grad_noise)
+    label: str  # name plus the parameters that vary between cases of this objective
+    detail: str  # every parameter
+    slug: str
+    metric: str  # "gap" (f - f*) or "f" (no finite optimum)
+    f_star: float
+    criteria: list[Criterion]
+    n_runs: int
+    problem: object = None  # registered Problem, for contours and minima (None: not available)
+    problem_note: str = ""  # why there is no problem
+
+    @property
+    def metric_label(self) -> str:
+        return "gap to optimum f − f*" if self.metric == "gap" else "objective value f"
+
+
+@dataclass
+class Variant:
+    id: int
+    optimizer: str
+    values: dict  # varied hyperparameters other than lr
+    label: str
+    color: tuple | str
+    linestyle: str
+
+
+@dataclass
+class ReportData:
+    folder: Path
+    manifest: dict
+    runs: pd.DataFrame  # with case_id, setting_id, variant_id, lr_, final_, success columns
+    cases: list[Case]
+    variants: list[Variant]
+    settings: pd.DataFrame  # setting_id -> optimizer, variant_id, lr, label, hyper values
+    hypers: dict  # optimizer -> its hyperparameter columns
+    stats: dict = field(default_factory=dict)  # case_id -> per-setting stats, best first
+    targets: list = field(default_factory=list)
+
+    def variant(self, vid: int) -> Variant:
+        return self.variants[vid]
+
+    def color(self, optimizer: str):
+        return optimizer_color(optimizer)
+
+    def optimizers(self) -> list[str]:
+        seen = []
+        for v in self.variants:
+            if v.optimizer not in seen:
+                seen.append(v.optimizer)
+        return seen
+
+
+# ----------------------------------------------------------------- loading
+
+
+def load(folder) -> tuple[storage.Results, Path]:
+    folder = Path(folder)
+    results = storage.load(folder)
+    missing = [c for c in REQUIRED if c not in results.runs.columns]
+    if missing:
+        raise ResultsError(f"{folder / storage.RUNS}: missing column(s) {', '.join(missing)}; "
+                           f"not a runs table this optbench can report on")
+    if results.runs.empty:
+        raise ResultsError(f"{folder / storage.RUNS}: no runs to report on")
+    return results, folder
+
+
+def _optimizer_hypers(name: str, runs_opt: pd.DataFrame, candidates: list[str]) -> list[str]:
+    try:
+        from .. import optimizers
+
+        names = [h for h in optimizers.get(name).hyper_names if h in runs_opt.columns]
+        if names:
+            return names
+    except OptbenchError:
+        pass
+    # an optimizer this optbench does not know (a folder from elsewhere): its columns that hold values
+    return [c for c in candidates if runs_opt[c].notna().any()]
+
+
+def momentum_like(name: str, hypers: list[str]) -> str | None:
+    try:
+        from .. import optimizers
+
+        return optimizers.get(name).momentum_like
+    except OptbenchError:
+        for h in ("momentum", "beta1"):
+            if h in hypers:
+                return h
+        return None
+
+
+def _problem(objective: str, dim: int, params: dict):
+    """The registered problem for a case, or (None, why not)."""
+    try:
+        from .. import objectives
+
+        obj = objectives.get(objective)
+    except OptbenchError:
+        return None, f"objective {objective!r} is not registered in this optbench"
+    try:
+        typed = {}
+        for k, v in params.items():
+            p = obj.params.get(k)
+            if p is not None and isinstance(p.default, bool):
+                v = bool(v)
+            elif p is not None and isinstance(p.default, int) and isinstance(v, float) and v.is_integer():
+                v = int(v)
+            typed[k] = v
+        problem = obj.make(None if obj.dim_from_data else dim, **typed)
+    except Exception as exc:  # noqa: BLE001 - a folder from another version: draw without the surface
+        return None, f"objective {objective!r} could not be rebuilt here ({exc})"
+    if problem.dim != dim:
+        return None, f"objective {objective!r} has dim {problem.dim} here, {dim} in the results"
+    return problem, ""
+
+
+def prepare(results: storage.Results, folder: Path) -> ReportData:
+    runs = results.runs.copy()
+    manifest = results.manifest
+    obj_cols = [c for c in runs.columns if c.startswith("obj_")]
+    target_cols = [c for c in runs.columns if c.startswith("steps_to_")]
+    if "grad_noise" not in runs.columns:  # folders written before the column was renamed
+        runs["grad_noise"] = runs["noise"] if "noise" in runs.columns else 0.0
+    if "batch_size" not in runs.columns:
+        runs["batch_size"] = 0
+    runs["objective"] = runs["objective"].astype(str)
+    runs["optimizer"] = runs["optimizer"].astype(str)
+    runs["status"] = runs["status"].astype(str)
+    if "repeat" not in runs.columns:
+        runs["repeat"] = 0
+
+    # ---- cases: (objective, dim, obj_* ..., batch_size, noise), in run order
+    case_cols = ["objective", "dim", *obj_cols, "batch_size", "grad_noise"]
+    runs["case_id"] = runs.groupby(case_cols, dropna=False, sort=False, observed=True).ngroup()
+    targets = sorted((float(t) for t in manifest.get("targets", [])), reverse=True)
+    targets = [t for t in targets if f"steps_to_{t:g}" in target_cols]
+    firsts = runs.groupby("case_id", sort=True).head(1).set_index("case_id").sort_index()
+    case_params = {}
+    for cid, row in firsts.iterrows():
+        case_params[cid] = {c[4:]: _py(row[c]) for c in obj_cols if _py(row[c]) is not None}
+    # which parameters vary between cases of the same objective (they go in labels)
+    varying: dict[str, list[str]] = {}
+    for obj, grp in firsts.groupby("objective", sort=False):
+        keys = []
+        if grp["dim"].nunique() > 1:
+            keys.append("dim")
+        for c in obj_cols:
+            if grp[c].astype(object).nunique(dropna=False) > 1:
+                keys.append(c[4:])
+        for c in ("batch_size", "grad_noise"):
+            if grp[c].nunique() > 1:
+                keys.append(c)
+        varying[obj] = keys
+
+    counts = runs.groupby("case_id").size()
+    cases = []
+    for cid, row in firsts.iterrows():
+        obj, dim = row["objective"], int(row["dim"])
+        params = case_params[cid]
+        everything = {"dim": dim, **params, "batch_size": int(row["batch_size"]),
+                      "grad_noise": float(row["grad_noise"])}
+        shown = {k: everything[k] for k in varying[obj]}
+        label = obj + (" (" + ", ".join(f"{k}={fmt(v, 4)}" for k, v in shown.items()) + ")" if shown else "")
+        detail_items = {"dim": dim, **params}
+        if everything["batch_size"]:
+            detail_items["batch_size"] = everything["batch_size"]
+        if everything["grad_noise"]:
+            detail_items["grad_noise"] = everything["grad_noise"]
+        detail = ", ".join(f"{k}={fmt(v, 6)}" for k, v in detail_items.items())
+        f_star = float(row["f_star"])
+        metric = "gap" if math.isfinite(f_star) else "f"
+        if metric == "gap" and targets:
+            criteria = [Criterion(f"gap ≤ {t:g}", f"{t:g}", f"steps_to_{t:g}", t) for t in targets]
+        else:
+            criteria = [Criterion("escaped or converged", "escaped/converged", "_escape_or_converge")]
+        problem, note = (None, "not a 2-D objective")
+        if dim == 2:
+            problem, note = _problem(obj, dim, params)
+        cases.append(Case(
+            id=int(cid), objective=obj, dim=dim, params=params, batch_size=int(row["batch_size"]),
+            noise=float(row["grad_noise"]), label=label, detail=detail,
+            slug=f"{int(cid):02d}-{slug(obj)}", metric=metric, f_star=f_star, criteria=criteria,
+            n_runs=int(counts[cid]), problem=problem, problem_note=note,
+        ))
+
+    # ---- per-run derived columns
+    status = runs["status"]
+    diverged = (status == "diverged").to_numpy()
+    final = np.where(np.isfinite(runs["f_star"].to_numpy(float)), runs["gap_final"].to_numpy(float),
+                     runs["f_final"].to_numpy(float))
+    final = np.where(diverged | np.isnan(final), BIG, final)
+    runs["final_"] = final
+    runs["diverged_"] = diverged
+    conv_step = runs["converged_step"].astype("Float64").to_numpy(float, na_value=np.nan) \
+        if "converged_step" in runs.columns else np.full(len(runs), np.nan)
+    esc = np.where((status == "escaped").to_numpy(), runs["steps_run"].to_numpy(float), np.nan)
+    runs["_escape_or_converge"] = np.where(np.isfinite(conv_step) & (status == "converged").to_numpy(),
+                                           conv_step, esc)
+    for c in target_cols:
+        runs[c] = runs[c].astype("Float64").to_numpy(float, na_value=np.nan)
+    runs["lr_"] = runs["lr"].astype(float) if "lr" in runs.columns else np.nan
+
+    # ---- settings and variants, per optimizer
+    candidates = [c for c in runs.columns if c not in FIXED and not c.startswith(("obj_", "steps_to_"))
+                  and not c.endswith("_") and not c.startswith("_") and c != "case_id"]
+    hypers: dict[str, list[str]] = {}
+    runs["setting_id"] = -1
+    runs["variant_id"] = -1
+    variants: list[Variant] = []
+    setting_rows = []
+    for opt in pd.unique(runs["optimizer"]):
+        mask = (runs["optimizer"] == opt).to_numpy()
+        sub = runs.loc[mask]
+        hp = _optimizer_hypers(opt, sub, candidates)
+        hypers[opt] = hp
+        vary = [h for h in hp if h != "lr" and sub[h].astype(object).nunique(dropna=True) > 1]
+        if vary:
+            vkeys = sub.groupby(vary, dropna=False, sort=True, observed=True).ngroup().to_numpy()
+            if vkeys.max() + 1 > MAX_VARIANTS:
+                vary, vkeys = [], np.zeros(mask.sum(), int)
+        else:
+            vkeys = np.zeros(mask.sum(), int)
+        base = len(variants)
+        n_var = int(vkeys.max()) + 1
+        color = optimizer_color(opt)
+        for k in range(n_var):
+            first = sub.loc[vkeys == k].iloc[0]
+            values = {h: _py(first[h]) for h in vary}
+            label = variant_label(opt, values)
+            variants.append(Variant(base + k, opt, values, label,
+                                    shade(color, SHADES[k % len(SHADES)]) if k else color,
+                                    LINESTYLES[k % len(LINESTYLES)]))
+        runs.loc[mask, "variant_id"] = base + vkeys
+        skeys = sub.groupby(hp, dropna=False, sort=False, observed=True).ngroup().to_numpy() if hp else \
+            np.zeros(mask.sum(), int)
+        sbase = len(setting_rows)
+        runs.loc[mask, "setting_id"] = sbase + skeys
+        for k in range(int(skeys.max()) + 1):
+            first = sub.loc[skeys == k].iloc[0]
+            values = {h: _py(first[h]) for h in hp}
+            setting_rows.append({
+                "setting_id": sbase + k, "optimizer": opt, "variant_id": base + int(vkeys[skeys == k][0]),
+                "lr": float(values["lr"]) if values.get("lr") is not None else np.nan,
+                "values": values,
+                "label": ", ".join(f"{h}={fmt(v)}" for h, v in values.items() if h == "lr" or h in vary
+                                   or _differs(sub, h)),
+            })
+    settings = pd.DataFrame(setting_rows).set_index("setting_id")
+    data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets)
+    for case in cases:
+        data.stats[case.id] = setting_stats(data, case)
+    return data
+
+
+def _differs(sub: pd.DataFrame, h: str) -> bool:
+    return sub[h].astype(object).nunique(dropna=True) > 1
+
+
+# ----------------------------------------------------------------- statistics
+
+
+def setting_stats(data: ReportData, case: Case) -> pd.DataFrame:
+    """One row per setting run on ``case``: counts, final-value quantiles and,
+    per criterion, success rate, median steps (of runs that met it) and ERT.
+    Sorted best first (see the module docstring)."""
+    sub = data.runs[data.runs["case_id"] == case.id]
+    g = sub.groupby("setting_id", sort=True)
+    status = sub["status"]
+    out = pd.DataFrame({
+        "n": g.size(),
+        "n_diverged": sub["diverged_"].groupby(sub["setting_id"]).sum(),
+        "n_escaped": (status == "escaped").groupby(sub["setting_id"]).sum(),
+        "n_converged": (status == "converged").groupby(sub["setting_id"]).sum(),
+        "med_final": g["final_"].median(),
+        "q25_final": g["final_"].quantile(0.25),
+        "q75_final": g["final_"].quantile(0.75),
+    })
+    steps_run = sub["steps_run"].to_numpy(float)
+    for k, crit in enumerate(case.criteria):
+        s = sub[crit.column]
+        reached = s.notna()
+        n_reached = reached.groupby(sub["setting_id"]).sum()
+        out[f"succ_{k}"] = n_reached / out["n"]
+        out[f"med_steps_{k}"] = s.groupby(sub["setting_id"]).median()
+        # ERT: steps spent by every run (to the target if reached, else all it ran) per success
+        spent = pd.Series(np.where(reached, s.to_numpy(float), steps_run), index=sub.index)
+        total = spent.groupby(sub["setting_id"]).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"ert_{k}"] = np.where(n_reached > 0, total / n_reached.where(n_reached > 0, 1), np.inf)
+    out["success"] = out[f"succ_{len(case.criteria) - 1}"]
+    out = out.join(data.settings[["optimizer", "variant_id", "lr", "label"]])
+    return rank(out, len(case.criteria))
+
+
+def rank(stats: pd.DataFrame, n_criteria: int) -> pd.DataFrame:
+    """Best first: settings with at most half their runs diverged, then the
+    larger share of (run, criterion) pairs met (COCO's data
+    profile at the end of the budget), then the lower ERT at the tightest
+    criterion, then at the looser ones, then the lower median final value,
+    then fewer diverged runs.  Averaging over criteria keeps a setting where a
+    few runs reach a tight target and most diverge from beating one where
+    every run reaches the looser targets."""
+    tmp = stats.copy()
+    tmp["_neg_pairs"] = -sum(tmp[f"succ_{k}"] for k in range(n_criteria)) / n_criteria
+    tmp["_mostly_diverged"] = tmp["n_diverged"] > 0.5 * tmp["n"]
+    keys = (["_mostly_diverged", "_neg_pairs"] + [f"ert_{k}" for k in reversed(range(n_criteria))]
+            + ["med_final", "n_diverged"])
+    order = tmp.sort_values(keys, kind="stable", na_position="last").index
+    return stats.loc[order]
+
+
+def best_per(stats: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Best setting per ``by`` ('variant_id' or 'optimizer'), best first."""
+    return stats.groupby(by, sort=False).head(1)
+
+
+def best_per_lr(stats: pd.DataFrame) -> pd.DataFrame:
+    """Best setting per (variant, lr): the points of the learning-rate sensitivity lines."""
+    return stats.groupby(["variant_id", "lr"], sort=False, dropna=False).head(1)
+
+
+def case_runs(data: ReportData, case: Case, setting_ids) -> pd.DataFrame:
+    r = data.runs
+    return r[(r["case_id"] == case.id) & r["setting_id"].isin(list(setting_ids))]
+
+
+def overall_ranking(data: ReportData) -> pd.DataFrame:
+    """Per optimizer over cases: mean rank at best setting, wins, mean success rate."""
+    rows = []
+    for case in data.cases:
+        best = best_per(data.stats[case.id], "optimizer")
+        for pos, (_, row) in enumerate(best.iterrows(), 1):
+            rows.append({"case_id": case.id, "optimizer": row["optimizer"], "rank": pos,
+                         "success": row["success"], "n_cases_opt": len(best)})
+    df = pd.DataFrame(rows)
+    runs = data.runs
+    div = runs.groupby("optimizer", sort=False)["diverged_"].agg(["sum", "size"])
+    g = df.groupby("optimizer", sort=False)
+    out = pd.DataFrame({
+        "mean_rank": g["rank"].mean(),
+        "wins": g["rank"].apply(lambda s: int((s == 1).sum())),
+        "mean_success": g["success"].mean(),
+        "cases_solved": g["success"].apply(lambda s: int((s > 0).sum())),
+        "cases": g.size(),
+    })
+    out["runs"] = div["size"].reindex(out.index)
+    out["diverged"] = div["sum"].reindex(out.index)
+    out = out.sort_values(["mean_rank", "mean_success"], ascending=[True, False], kind="stable")
+    return out

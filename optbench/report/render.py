@@ -1,0 +1,445 @@
+"""report.html and summary.md from the computed tables and rendered plots.
+
+The page is one self-contained file: inline CSS, images as base64 data
+URIs, no scripts, no external fonts or links; a Content-Security-Policy
+meta tag makes the browser refuse anything else, so a report that tried to
+load a resource would show it as a console error in the browser test.
+Every name that comes from a spec or a results folder goes through
+:func:`esc`.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+
+import pandas as pd
+
+from .data import BIG, Case, ReportData, best_per, fmt
+from .figures import Plot
+
+EMBED_BUDGET = 9_000_000  # bytes of base64 images in the page; later figures are linked instead
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0;
+color:#1d1d1f;background:#fff;line-height:1.45}
+main{max-width:1180px;margin:0 auto;padding:1.5rem 2rem 4rem}
+h1{font-size:1.7rem;margin:.2rem 0 .3rem}h2{font-size:1.35rem;margin:2.4rem 0 .6rem;border-bottom:2px solid #e3e3e3;
+padding-bottom:.2rem}h3{font-size:1.08rem;margin:1.6rem 0 .4rem}
+.lead{font-size:1.05rem;color:#333;margin:.2rem 0 .8rem}.meta{color:#555;font-size:.9rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem}
+th,td{border-bottom:1px solid #e5e5e5;padding:.25rem .6rem;text-align:left;vertical-align:top}
+th{background:#f5f5f7;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{background:#f2f8ee}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}
+figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;display:block;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#444;margin-top:.35rem;max-width:70rem}
+nav ol{columns:2;font-size:.9rem;padding-left:1.3rem}nav a{text-decoration:none}
+.note{font-size:.85rem;color:#6a4b00;background:#fff8e1;padding:.3rem .6rem;border-radius:4px;display:inline-block}
+.kv th{width:14rem}code{font-size:.85em;background:#f5f5f7;padding:0 .2em;border-radius:3px}
+.small{font-size:.8rem;color:#666}
+"""
+
+
+def esc(value) -> str:
+    """HTML-escape any value (names, parameters and text come from specs)."""
+    return html.escape(str(value), quote=True)
+
+
+class Raw(str):
+    """Markup that is already safe (built by this module from escaped parts)."""
+
+
+def cell(v) -> str:
+    return v if isinstance(v, Raw) else esc(v)
+
+
+def table(headers: list, rows: list[list], num: set | None = None, best_first: bool = False,
+          cls: str = "") -> Raw:
+    num = num or set()
+    out = [f'<table class="{esc(cls)}"><thead><tr>']
+    out += [f'<th class="num">{cell(h)}</th>' if i in num else f"<th>{cell(h)}</th>" for i, h in enumerate(headers)]
+    out.append("</tr></thead><tbody>")
+    for r, row in enumerate(rows):
+        out.append('<tr class="best">' if best_first and r == 0 else "<tr>")
+        out += [f'<td class="num">{cell(v)}</td>' if i in num else f"<td>{cell(v)}</td>" for i, v in enumerate(row)]
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return Raw("".join(out))
+
+
+def swatch(color) -> Raw:
+    from matplotlib.colors import to_hex
+
+    return Raw(f'<span class="swatch" style="background:{esc(to_hex(color))}"></span>')
+
+
+def named(data: ReportData, optimizer: str, label: str | None = None) -> Raw:
+    color = next((v.color for v in data.variants if v.optimizer == optimizer), "#888")
+    return Raw(swatch(color) + esc(label or optimizer))
+
+
+# ----------------------------------------------------------------- number formats
+
+
+def pct(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+
+
+def steps_fmt(x) -> str:
+    if x is None or (isinstance(x, float) and (math.isnan(x))):
+        return "—"
+    if math.isinf(x):
+        return "∞"
+    return f"{x:,.0f}"
+
+
+def value_fmt(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x >= BIG / 10:
+        return "diverged"
+    return f"{x:.3g}"
+
+
+def setting_text(data: ReportData, sid) -> str:
+    return data.settings.loc[sid, "label"] or "defaults"
+
+
+# ----------------------------------------------------------------- tables
+
+
+def case_ranking(data: ReportData, case: Case) -> tuple[list, list[list], set]:
+    stats = data.stats[case.id]
+    best = best_per(stats, "optimizer")
+    last = len(case.criteria) - 1
+    crit = case.criteria[last]
+    headers = ["#", "optimizer", "best setting", "runs"]
+    headers += [f"success: {c.label}" for c in case.criteria]
+    headers += [f"median steps to {crit.short} (runs that did)", f"ERT to {crit.short}",
+                f"median final {'gap' if case.metric == 'gap' else 'f'}", "diverged at best / all settings"]
+    rows = []
+    all_div = stats.groupby("optimizer", sort=False)[["n_diverged", "n"]].sum()
+    for pos, (sid, row) in enumerate(best.iterrows(), 1):
+        opt = row["optimizer"]
+        d = all_div.loc[opt]
+        rows.append([pos, named(data, opt), setting_text(data, sid), int(row["n"])]
+                    + [pct(row[f"succ_{k}"]) for k in range(len(case.criteria))]
+                    + [steps_fmt(row[f"med_steps_{last}"]), steps_fmt(row[f"ert_{last}"]),
+                       value_fmt(row["med_final"]),
+                       f"{int(row['n_diverged'])}/{int(row['n'])} · {int(d['n_diverged'])}/{int(d['n'])}"])
+    num = {0, 3} | set(range(4, 4 + len(case.criteria) + 3))
+    return headers, rows, num
+
+
+def ert_table(data: ReportData, case: Case) -> Raw:
+    stats = data.stats[case.id]
+    best = best_per(stats, "variant_id")
+    best = best.loc[sorted(best.index, key=lambda s: best.loc[s, "variant_id"])]
+    headers = ["optimizer variant", "best lr", "runs"] + [f"ERT to {c.short} (success)" for c in case.criteria]
+    rows = []
+    for _, row in best.iterrows():
+        v = data.variant(int(row["variant_id"]))
+        rows.append([Raw(swatch(v.color) + esc(v.label)), fmt(row["lr"]), int(row["n"])]
+                    + [f"{steps_fmt(row[f'ert_{k}'])} ({pct(row[f'succ_{k}'])})" for k in range(len(case.criteria))])
+    return table(headers, rows, num=set(range(1, 3 + len(case.criteria))))
+
+
+def divergence_table(data: ReportData, case: Case) -> Raw:
+    stats = data.stats[case.id]
+    headers = ["optimizer variant", "runs", "diverged", "escaped", "converged", "learning rates with divergence"]
+    rows = []
+    for vid, g in stats.groupby("variant_id", sort=True):
+        v = data.variant(int(vid))
+        div_lrs = sorted(g.loc[g["n_diverged"] > 0, "lr"].dropna().unique())
+        lrs = sorted(g["lr"].dropna().unique())
+        if not div_lrs:
+            where = "none"
+        elif len(div_lrs) == len(lrs):
+            where = "all"
+        elif div_lrs == lrs[-len(div_lrs):]:
+            where = f"≥ {fmt(div_lrs[0])}"
+        else:
+            where = ", ".join(fmt(x) for x in div_lrs)
+        n = int(g["n"].sum())
+        n_div = int(g["n_diverged"].sum())
+        rows.append([Raw(swatch(v.color) + esc(v.label)), n, f"{n_div} ({pct(n_div / n)})",
+                     int(g["n_escaped"].sum()), int(g["n_converged"].sum()), where])
+    return table(headers, rows, num={1, 2, 3, 4})
+
+
+def overall_table(data: ReportData, overall: pd.DataFrame) -> Raw:
+    crit = data.cases[0].criteria[-1].label if len({c.criteria[-1].label for c in data.cases}) == 1 else \
+        "tightest criterion"
+    headers = ["#", "optimizer", "mean rank", "wins", f"mean success ({crit})", "objectives solved", "runs",
+               "diverged"]
+    rows = []
+    for pos, (opt, row) in enumerate(overall.iterrows(), 1):
+        rows.append([pos, named(data, opt), f"{row['mean_rank']:.2f}", f"{int(row['wins'])}/{int(row['cases'])}",
+                     pct(row["mean_success"]), f"{int(row['cases_solved'])}/{int(row['cases'])}",
+                     f"{int(row['runs']):,}", f"{int(row['diverged']):,} ({pct(row['diverged'] / row['runs'])})"])
+    return table(headers, rows, num={0, 2, 3, 4, 5, 6, 7}, best_first=True)
+
+
+def winners_table(data: ReportData) -> Raw:
+    headers = ["objective", "best optimizer", "setting", "success", "ERT", "median final", "runner-up"]
+    rows = []
+    for case in data.cases:
+        best = best_per(data.stats[case.id], "optimizer")
+        sid = best.index[0]
+        row = best.iloc[0]
+        last = len(case.criteria) - 1
+        second = named(data, best.iloc[1]["optimizer"]) if len(best) > 1 else "—"
+        rows.append([Raw(f'<a href="#{esc(case.slug)}">{esc(case.label)}</a>'), named(data, row["optimizer"]),
+                     setting_text(data, sid), f"{pct(row['success'])} ({case.criteria[-1].label})",
+                     steps_fmt(row[f"ert_{last}"]), value_fmt(row["med_final"]), second])
+    return table(headers, rows, num={4, 5})
+
+
+def divergence_matrix(data: ReportData) -> Raw:
+    runs = data.runs
+    opts = data.optimizers()
+    headers = ["objective"] + [named(data, o) for o in opts] + ["all"]
+    rows = []
+    for case in data.cases:
+        sub = runs[runs["case_id"] == case.id]
+        g = sub.groupby("optimizer")["diverged_"].agg(["sum", "size"])
+        row = [case.label]
+        for o in opts:
+            row.append(f"{int(g.loc[o, 'sum'])}/{int(g.loc[o, 'size'])}" if o in g.index else "—")
+        row.append(f"{int(sub['diverged_'].sum())}/{len(sub)}")
+        rows.append(row)
+    return table(headers, rows, num=set(range(1, len(opts) + 2)))
+
+
+def run_counts(data: ReportData) -> Raw:
+    runs = data.runs
+    headers = ["objective", "parameters", "runs", "converged", "unconverged", "diverged", "escaped"]
+    rows = []
+    for case in data.cases:
+        s = runs.loc[runs["case_id"] == case.id, "status"].value_counts()
+        rows.append([case.label, case.detail, f"{case.n_runs:,}"] + [f"{int(s.get(k, 0)):,}" for k in
+                                                                     ("converged", "unconverged", "diverged",
+                                                                      "escaped")])
+    s = runs["status"].value_counts()
+    rows.append([Raw("<b>all</b>"), "", f"{len(runs):,}"] + [f"{int(s.get(k, 0)):,}" for k in
+                                                         ("converged", "unconverged", "diverged", "escaped")])
+    return table(headers, rows, num={2, 3, 4, 5, 6})
+
+
+def _grid_text(value) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        kind, args = next(iter(value.items()))
+        return f"{kind}({', '.join(fmt(a) for a in args)})" if isinstance(args, list) else f"{kind}({fmt(args)})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_grid_text(v) for v in value) + "]"
+    return fmt(value)
+
+
+def settings_tables(data: ReportData) -> Raw:
+    m = data.manifest
+    spec = m.get("spec") or {}
+    init = spec.get("init", {}) if isinstance(spec.get("init", {}), dict) else {}
+    timing = m.get("timing") or {}
+    machine = m.get("machine") or {}
+    kv = [
+        ("sweep", m.get("name", spec.get("name", ""))),
+        ("steps per run", m.get("steps", spec.get("steps", ""))),
+        ("curve logged every", f"{m.get('log_every', '')} steps"),
+        ("targets (gap to optimum)", ", ".join(f"{t:g}" for t in data.targets) or "none"),
+        ("initial points", ", ".join(f"{k}={_grid_text(v)}" for k, v in init.items()) or "defaults"),
+        ("repeats per initial point", spec.get("repeats", 1)),
+        ("seed", spec.get("seed", 0)),
+        ("objective cases × optimizer settings", f"{len(data.cases)} × {len(data.settings)}"),
+        ("runs", f"{len(data.runs):,}"),
+        ("sweep wall time", f"{timing.get('wall_s', float('nan')):.1f} s" if isinstance(timing.get("wall_s"),
+                                                                                          (int, float)) else "—"),
+        ("started (UTC)", m.get("started_utc", "—")),
+        ("machine", f"{machine.get('cpu', '?')}, {machine.get('cpu_count', '?')} cores, Python "
+                    f"{machine.get('python', '?')}"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items() if v)),
+    ]
+    if m.get("skipped_combinations"):
+        kv.append(("skipped hyperparameter combinations",
+                   f"{len(m['skipped_combinations'])} (listed in manifest.json)"))
+    out = [table(["setting", "value"], [[k, v] for k, v in kv], cls="kv")]
+    # the grids as written in the spec
+    rows = []
+    for e in spec.get("objectives", []) if isinstance(spec.get("objectives"), list) else []:
+        if isinstance(e, dict):
+            rows.append(["objective", e.get("name", "?"),
+                         ", ".join(f"{k}={_grid_text(v)}" for k, v in e.items() if k != "name") or "defaults"])
+    for e in spec.get("optimizers", []) if isinstance(spec.get("optimizers"), list) else []:
+        if isinstance(e, dict):
+            rows.append(["optimizer", Raw(named(data, str(e.get("name", "?")))),
+                         ", ".join(f"{k}={_grid_text(v)}" for k, v in e.items() if k != "name") or "defaults"])
+    if rows:
+        out.append(table(["entry", "name", "grid (as in the spec)"], rows))
+    return Raw("".join(out))
+
+
+# ----------------------------------------------------------------- page
+
+
+def figure_html(plot: Plot, budget: dict) -> Raw:
+    b64 = base64.b64encode(plot.png).decode("ascii")
+    cap = f"<figcaption>{esc(plot.caption)}</figcaption>"
+    if budget["left"] >= len(b64):
+        budget["left"] -= len(b64)
+        return Raw(f'<figure id="fig-{esc(plot.name)}"><img src="data:image/png;base64,{b64}" '
+                   f'alt="{esc(plot.title)}">{cap}</figure>')
+    budget["linked"] += 1
+    return Raw(f'<figure id="fig-{esc(plot.name)}"><p class="note">Not embedded to keep this page small: '
+               f'<a href="plots/{esc(plot.name)}.png">plots/{esc(plot.name)}.png</a></p>{cap}</figure>')
+
+
+def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], family: dict,
+         case_plots: dict[int, list[Plot]], build_s: float | None = None) -> str:
+    m = data.manifest
+    name = m.get("name", data.folder.name)
+    desc = (m.get("spec") or {}).get("description", "")
+    budget = {"left": EMBED_BUDGET, "linked": 0}
+    opts = data.optimizers()
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'; script-src 'none'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>optbench report: {esc(name)}</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>optbench report: {esc(name)}</h1>",
+    ]
+    if desc:
+        parts.append(f'<p class="lead">{esc(desc)}</p>')
+    parts.append(
+        f'<p class="meta">{len(data.runs):,} runs · {len(data.cases)} objective cases · optimizers '
+        + ", ".join(named(data, o) for o in opts)
+        + f" · {esc(m.get('steps', '?'))} steps each · results folder <code>{esc(data.folder.resolve())}</code></p>")
+
+    nav = ['<nav><ol><li><a href="#settings">Sweep settings</a></li>',
+           '<li><a href="#summary">Summary and ranking</a></li>']
+    for obj in family:
+        nav.append(f'<li><a href="#family-{esc(family[obj]["slug"])}">{esc(obj)} across its parameters</a></li>')
+    for case in data.cases:
+        nav.append(f'<li><a href="#{esc(case.slug)}">{esc(case.label)}</a></li>')
+    nav.append('<li><a href="#runs">Run counts and divergence</a></li></ol></nav>')
+    parts.append("".join(nav))
+
+    parts.append('<section id="settings"><h2>Sweep settings</h2>')
+    parts.append(settings_tables(data))
+    parts.append("</section>")
+
+    parts.append('<section id="summary"><h2>Summary and ranking</h2>')
+    parts.append("<p>Each optimizer at its best setting on each objective, ranks averaged over objectives. Best "
+                 "setting: among settings where at most half the runs diverged, the largest share of (run, target) "
+                 "pairs reached, then the lowest ERT at the tightest "
+                 "target, then at the looser ones, then the lowest median final gap. Success: reached the tightest "
+                 "target (without targets or a finite optimum: escaped or converged).</p>")
+    parts.append(overall_table(data, overall))
+    parts.append("<h3>Best optimizer per objective</h3>")
+    parts.append(winners_table(data))
+    for p in summary_plots:
+        parts.append(figure_html(p, budget))
+    parts.append("</section>")
+
+    for obj, fam in family.items():
+        parts.append(f'<section id="family-{esc(fam["slug"])}"><h2>{esc(obj)} across {esc(", ".join(fam["params"]))}'
+                     f"</h2>")
+        parts.append(fam["table"])
+        for p in fam["plots"]:
+            parts.append(figure_html(p, budget))
+        parts.append("</section>")
+
+    for case in data.cases:
+        parts.append(f'<section id="{esc(case.slug)}"><h2>{esc(case.label)}</h2>')
+        f_star = f"f* = {case.f_star:.6g}" if math.isfinite(case.f_star) else \
+            f"f* = {case.f_star} (no finite optimum: values of f are shown, success means escaped or converged)"
+        parts.append(f'<p class="meta">{esc(case.detail)} · {esc(f_star)} · {case.n_runs:,} runs'
+                     + (f" · {esc(case.problem_note)}" if case.problem is None and case.dim == 2 else "") + "</p>")
+        headers, rows, num = case_ranking(data, case)
+        parts.append("<h3>Ranking at best setting</h3>")
+        parts.append(table(headers, rows, num=num, best_first=True))
+        for p in case_plots.get(case.id, []):
+            parts.append(figure_html(p, budget))
+        parts.append("<h3>Expected running time (ERT)</h3>")
+        parts.append("<p class=\"small\">ERT = steps spent by all runs (up to the target if reached, else all they "
+                     "ran) ÷ runs that reached the target; each variant at its best learning rate; success rate in "
+                     "brackets.</p>")
+        parts.append(ert_table(data, case))
+        parts.append("<h3>Divergence</h3>")
+        parts.append(divergence_table(data, case))
+        parts.append("</section>")
+
+    parts.append('<section id="runs"><h2>Run counts and divergence</h2>')
+    parts.append(run_counts(data))
+    parts.append("<h3>Diverged runs per objective and optimizer (all settings)</h3>")
+    parts.append(divergence_matrix(data))
+    parts.append("</section>")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    foot = f"Built {now} from runs.parquet, curves.parquet and manifest.json"
+    if build_s is not None:
+        foot += f" in {build_s:.1f} s"
+    if budget["linked"]:
+        foot += f"; {budget['linked']} figures are linked from plots/ instead of embedded (page size limit)"
+    parts.append(f'<p class="small">{esc(foot)}. Every figure is also a PNG under <code>plots/</code>.</p>')
+    parts.append("</main></body></html>")
+    return "\n".join(parts)
+
+
+def family_table(data: ReportData, obj: str, cases: list[Case]) -> Raw:
+    opts = data.optimizers()
+    headers = ["case"] + [named(data, o) for o in opts]
+    rows = []
+    for c in cases:
+        best = best_per(data.stats[c.id], "optimizer").set_index("optimizer")
+        row = [Raw(f'<a href="#{esc(c.slug)}">{esc(c.label)}</a>')]
+        for o in opts:
+            if o in best.index:
+                b = best.loc[o]
+                row.append(f"{pct(b['success'])} · {value_fmt(b['med_final'])}")
+            else:
+                row.append("—")
+        rows.append(row)
+    note = Raw(f'<p class="small">Each cell: success rate ({esc(cases[0].criteria[-1].label)}) · median final '
+               f"{'gap' if cases[0].metric == 'gap' else 'f'} of the optimizer at its best setting for that case.</p>")
+    return Raw(note + table(headers, rows, num=set(range(1, len(opts) + 1))))
+
+
+# ----------------------------------------------------------------- summary.md
+
+
+def markdown(data: ReportData, overall: pd.DataFrame) -> str:
+    m = data.manifest
+    name = m.get("name", data.folder.name)
+    desc = (m.get("spec") or {}).get("description", "")
+
+    def md(v) -> str:
+        # names come from specs: keep them from becoming markup where the file is rendered
+        return (str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+                .replace("\n", " "))
+
+    lines = [f"# optbench report: {md(name)}", ""]
+    if desc:
+        lines += [md(desc), ""]
+    n_div = int(data.runs["diverged_"].sum())
+    lines += [f"{len(data.runs):,} runs · {len(data.cases)} objective cases · {len(data.optimizers())} optimizers · "
+              f"{m.get('steps', '?')} steps · targets {', '.join(f'{t:g}' for t in data.targets) or 'none'} · "
+              f"{n_div:,} diverged", ""]
+    lines += ["## Overall ranking (each optimizer at its best setting per objective)", "",
+              "| # | optimizer | mean rank | wins | mean success | diverged runs |", "|---|---|---|---|---|---|"]
+    for pos, (opt, row) in enumerate(overall.iterrows(), 1):
+        lines.append(f"| {pos} | {md(opt)} | {row['mean_rank']:.2f} | {int(row['wins'])}/{int(row['cases'])} | "
+                     f"{pct(row['mean_success'])} | {int(row['diverged']):,}/{int(row['runs']):,} |")
+    lines += ["", "## Best optimizer per objective", "",
+              "| objective | best | setting | success | ERT | median final |", "|---|---|---|---|---|---|"]
+    for case in data.cases:
+        best = best_per(data.stats[case.id], "optimizer")
+        row = best.iloc[0]
+        last = len(case.criteria) - 1
+        lines.append(f"| {md(case.label)} | {md(row['optimizer'])} | {md(setting_text(data, best.index[0]))} | "
+                     f"{pct(row['success'])} ({md(case.criteria[-1].label)}) | {steps_fmt(row[f'ert_{last}'])} | "
+                     f"{value_fmt(row['med_final'])} |")
+    lines += ["", "Figures and per-objective tables: `report.html` (plots in `plots/`).", ""]
+    return "\n".join(lines)

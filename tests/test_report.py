@@ -1,0 +1,260 @@
+"""The report: every figure kind, escaping, rebuilding elsewhere, clear errors, a real browser."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import optbench
+from optbench import ResultsError
+from optbench.cli import main
+from optbench.report import build_report, escape, render
+
+SPEC = {
+    "name": "report-test",
+    "description": 'Report <script>alert("x")</script> & "quotes"',
+    "steps": 60,
+    "log_every": 2,
+    "targets": [1e-1, 1e-3],
+    "objectives": [
+        {"name": "himmelblau"},
+        {"name": "ellipsoid", "dim": 2, "cond": [10.0, 100.0]},
+    ],
+    "init": {"scheme": "grid", "count": 3},
+    "optimizers": [
+        {"name": "sgd", "lr": [1e-3, 1e-2], "momentum": [0.0, 0.9]},
+        {"name": "adam", "lr": [1e-2, 1e-1]},
+    ],
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory) -> Path:
+    """A small sweep with its report built once for the session."""
+    out = tmp_path_factory.mktemp("report")
+    res = optbench.run(SPEC, out=out, report=False)
+    build_report(res.path, workers=1)
+    return res.path
+
+
+def _copy_tables(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for name in ("runs.parquet", "curves.parquet", "manifest.json"):
+        shutil.copy2(src / name, dst / name)
+    return dst
+
+
+def _figure_names(folder: Path) -> set[str]:
+    return {p.name for p in (folder / "plots").glob("*.png")}
+
+
+def test_report_holds_every_figure_kind(results):
+    html = (results / "report.html").read_text(encoding="utf-8")
+    names = _figure_names(results)
+    expected = ["all-runtime-profile.png", "family-ellipsoid-cond.png"]
+    for case in ("00-himmelblau", "01-ellipsoid", "02-ellipsoid"):
+        expected += [f"{case}-{kind}.png" for kind in
+                     ("convergence", "lr-sensitivity", "heatmap-sgd", "trajectories", "runtime")]
+    expected.append("00-himmelblau-basins.png")  # four minima; the ellipsoid has one
+    assert set(expected) <= names, sorted(set(expected) - names)
+    assert "01-ellipsoid-basins.png" not in names
+    # adam's momentum-like beta1 is not varied: no heatmap to draw
+    assert not any("heatmap-adam" in n for n in names)
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+\.png", name)
+        assert (results / "plots" / name).read_bytes().startswith(PNG)
+    # every figure is embedded, with a caption that counts its runs
+    assert html.count('<img src="data:image/png;base64,') == len(names)
+    assert html.count("<figcaption>") == len(names)
+    assert len(re.findall(r"<figcaption>[^<]*\d runs?\b", html)) == len(names)
+    # self-contained: no scripts, stylesheets, fonts or remote references
+    assert "<script" not in html and "<link" not in html and "url(" not in html
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html)
+    assert len(html.encode()) < 10_000_000
+    # grouped by objective parameter: one section per cond value, plus the family overview
+    assert "ellipsoid (cond=10)" in html and "ellipsoid (cond=100)" in html
+    assert 'id="family-ellipsoid"' in html
+    for heading in ("Sweep settings", "Summary and ranking", "Ranking at best setting", "Expected running time",
+                    "Divergence", "Run counts and divergence"):
+        assert heading in html
+    # the page reads top-down: settings and summary before the first objective
+    assert html.index('id="settings"') < html.index('id="summary"') < html.index('id="00-himmelblau"')
+
+
+def test_summary_markdown(results):
+    md = (results / "summary.md").read_text(encoding="utf-8")
+    assert md.startswith("# optbench report: report-test")
+    assert "## Overall ranking" in md and "| sgd |" in md and "| adam |" in md
+    for label in ("himmelblau", "ellipsoid (cond=10)", "ellipsoid (cond=100)"):
+        assert f"| {label} |" in md
+
+
+def test_escape_function():
+    assert escape('<img src=x onerror="alert(1)">&\'') == \
+        "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#x27;"
+    assert escape(1e-3) == "0.001"
+
+
+def test_spec_text_is_escaped(results):
+    html = (results / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+    assert '<script>alert("x")' not in html
+
+
+def test_foreign_folder_with_hostile_names_and_any_objective_parameter(results, tmp_path):
+    """A folder from elsewhere: an objective this optbench does not know, names
+    that need escaping, and an objective parameter the report has never seen."""
+    folder = _copy_tables(results, tmp_path / "foreign")
+    runs = pd.read_parquet(folder / "runs.parquet")
+    bad_obj = '<img src=x onerror="alert(1)">'
+    bad_opt = 'adam"><b>bold</b>'
+    runs["objective"] = runs["objective"].cat.rename_categories({"himmelblau": bad_obj})
+    runs["optimizer"] = runs["optimizer"].cat.rename_categories({"adam": bad_opt})
+    # an activation-like parameter splits every objective instance in two sections
+    runs["obj_activation"] = pd.Categorical(["relu" if i % 2 else "tanh" for i in runs["init_index"]])
+    runs.to_parquet(folder / "runs.parquet", index=False)
+    html = build_report(folder, workers=1).read_text(encoding="utf-8")
+    assert bad_obj not in html and bad_opt not in html and "<b>bold" not in html
+    assert escape(bad_obj) in html and escape(bad_opt) in html
+    md = (folder / "summary.md").read_text(encoding="utf-8")
+    assert "<img" not in md and "<b>" not in md and "&lt;img src=x" in md
+    assert "is not registered in this optbench" in html  # no contour, and the page says why
+    for act in ("relu", "tanh"):
+        assert f"(activation={act})" in html
+    names = _figure_names(folder)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+\.png", n) for n in names)
+    assert any("trajectories" in n for n in names)  # drawn from the stored paths alone
+    assert sum("-convergence" in n for n in names) == 6
+
+
+def test_rebuild_from_a_copied_folder(results, tmp_path, monkeypatch):
+    folder = _copy_tables(results, tmp_path / "copied")
+    (folder / "plots").mkdir()
+    (folder / "plots" / "stale.png").write_bytes(PNG)  # from an older report
+    # a page over its size budget links the remaining figures instead of embedding them
+    monkeypatch.setattr(render, "EMBED_BUDGET", 150_000)
+    path = build_report(folder, workers=1)
+    assert path == folder / "report.html" and path.is_file()
+    # plots are replaced as a whole, and no temporary files are left behind
+    assert _figure_names(folder) == _figure_names(results)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    html = path.read_text(encoding="utf-8")
+    linked = re.findall(r'<a href="plots/([^"]+)">', html)
+    assert linked and 0 < html.count("data:image/png;base64,") < len(_figure_names(folder))
+    assert all((folder / "plots" / name).is_file() for name in linked)
+    assert len(html.encode()) < 250_000
+
+
+def test_parallel_drawing_gives_the_same_figures(results, tmp_path):
+    folder = _copy_tables(results, tmp_path / "parallel")
+    build_report(folder, workers=2)
+    assert _figure_names(folder) == _figure_names(results)
+
+
+@pytest.mark.parametrize(("damage", "workers"), [("missing", 1), ("truncated", 1), ("pages", 1), ("pages", 2)])
+def test_damaged_curves_name_the_file_and_write_nothing(results, tmp_path, damage, workers):
+    folder = _copy_tables(results, tmp_path / damage)
+    curves = folder / "curves.parquet"
+    if damage == "missing":
+        curves.unlink()
+    elif damage == "truncated":
+        curves.write_bytes(curves.read_bytes()[:1000])
+    else:  # footer intact, data pages garbage: found only when a figure reads them
+        raw = bytearray(curves.read_bytes())
+        raw[8:len(raw) // 2] = b"\x00" * (len(raw) // 2 - 8)
+        curves.write_bytes(bytes(raw))
+    with pytest.raises(ResultsError, match=re.escape(str(curves))):
+        build_report(folder, workers=workers)  # 2: the error comes back from a drawing process
+    assert not (folder / "report.html").exists() and not (folder / "plots").exists()
+
+
+@pytest.mark.parametrize("name", ["runs.parquet", "manifest.json"])
+def test_damaged_tables_give_one_line_cli_errors(results, tmp_path, capsys, name):
+    folder = _copy_tables(results, tmp_path / "bad")
+    (folder / name).write_text("not a table")
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optbench: error: ") and name in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (folder / "report.html").exists()
+
+
+# ----------------------------------------------------------------- a real browser
+
+CHECK_SCRIPT = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target;
+  window.__errors.push(t && t !== window ? 'failed to load ' + (t.tagName || '?') + ' '
+    + String(t.src || t.href || '').slice(0, 60) : 'js: ' + e.message);
+}, true);
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__errors.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI);
+});
+var originalError = console.error;
+console.error = function () {
+  window.__errors.push('console: ' + Array.prototype.join.call(arguments, ' '));
+  originalError.apply(console, arguments);
+};
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var loaded = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  var pre = document.createElement('pre');
+  pre.id = 'browser-check';
+  pre.textContent = JSON.stringify({images: imgs.length, loaded: loaded, errors: window.__errors});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _render(page: Path, profile: Path) -> tuple[dict, list[str]]:
+    """Open ``page`` in headless Chromium; the injected script's verdict and
+    the console lines Chromium logged."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+           "--dump-dom", page.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="browser-check">(.*?)</pre>', proc.stdout, re.S)
+    assert match, f"chromium exited {proc.returncode} without the check's result:\n{proc.stderr[-2000:]}"
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&")), console
+
+
+def _instrumented(report: Path, out: Path, extra: str = "") -> Path:
+    html = report.read_text(encoding="utf-8")
+    assert "script-src 'none'" in html  # the page itself may run nothing
+    html = html.replace("script-src 'none'", "script-src 'unsafe-inline'").replace("<head>", "<head>" + CHECK_SCRIPT, 1)
+    out.write_text(html.replace("</main>", extra + "</main>"), encoding="utf-8")
+    return out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package 'chromium'); "
+                                             ".ci/run installs it, locally: apt-get install -y chromium")
+def test_report_renders_in_chromium(results, tmp_path):
+    page = _instrumented(results / "report.html", tmp_path / "page.html")
+    verdict, console = _render(page, tmp_path / "profile")
+    n_figures = len(_figure_names(results))
+    assert verdict["images"] == n_figures
+    assert verdict["loaded"] == n_figures, verdict
+    assert verdict["errors"] == [] and console == [], (verdict, console)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package 'chromium')")
+def test_browser_check_catches_broken_pages(results, tmp_path):
+    """The harness itself: a broken image, a blocked remote image and a script error are all seen."""
+    broken = ('<img src="data:image/png;base64,AAAA"><img src="https://example.invalid/x.png">'
+              "<script>console.error('boom'); undefinedFunction();</script>")
+    page = _instrumented(results / "report.html", tmp_path / "broken.html", broken)
+    verdict, console = _render(page, tmp_path / "profile")
+    assert verdict["loaded"] == verdict["images"] - 2
+    errors = " ".join(verdict["errors"])
+    assert "boom" in errors and "undefinedFunction" in errors and "csp: img-src" in errors
+    assert console
