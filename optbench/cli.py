@@ -126,7 +126,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report
 
-    path = build_report(args.results, quiet=args.quiet)
+    path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty())
     print(f"report: {path}")
     return 0
 
