@@ -44,7 +44,7 @@ from ._registry import Hyper, Optimizer, register, require
 
 
 # ------------------------------------------------------------ shared helpers
-@jit
+@jit(inline="always")
 def lerp(a, b, w):
     """torch's ``a.lerp_(b, w)`` for float64: two formulas, split at |w| = 0.5."""
     if abs(w) < 0.5:
@@ -52,7 +52,7 @@ def lerp(a, b, w):
     return b - (b - a) * (1.0 - w)
 
 
-@jit
+@jit(inline="always")
 def maximum(a, b):
     """``torch.maximum``: NaN if either argument is NaN."""
     if a > b or a != a:
@@ -99,7 +99,7 @@ def adam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     return out
 
 
-@jit
+@jit(inline="always")
 def _adam_update(x, g, state, hp, sched, decoupled):
     lr = hp[0]
     beta1 = hp[1]
