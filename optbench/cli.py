@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(fn=cmd_list)
 
+    b = sub.add_parser("bench", help="time optbench beside NumPy (and JAX / torch if installed) on the peer workloads")
+    from .bench import add_arguments as _bench_arguments
+    from .bench import cmd_bench
+
+    _bench_arguments(b)
+    b.set_defaults(fn=cmd_bench)
+
     c = sub.add_parser("check", help="check every analytic gradient against finite differences")
     c.add_argument("objective", nargs="*", help="objectives to check (default: all)")
     c.add_argument("--points", type=int, default=8, help="random points per variant (default 8)")

@@ -1,0 +1,94 @@
+"""Per-call kernels: value and gradient of each objective, one optimizer step.
+
+Timed inside a jitted loop (see ``_common``), so the numbers are the kernels'
+own cost without the ~µs of calling a Numba dispatcher from Python; every
+``time_`` here is the time of ``N_CALLS`` = 1000 calls (divide by 1000 for
+one call).  ``TimeCallFromPython`` times single calls from Python,
+dispatcher overhead included.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from optbench import optimizers
+
+from ._common import (
+    _FG_LOOP,
+    _STEP_LOOP,
+    N_CALLS,
+    hp_row,
+    load_loop,
+    make_problem,
+    objective_cases,
+    optimizer_names,
+    points_in_box,
+)
+
+# settings that exercise an optimizer's whole step (the rest: torch's defaults)
+STEP_SETTINGS = {"sgd": {"momentum": 0.9}, "rmsprop": {"momentum": 0.9}}
+
+
+class TimeValueAndGrad:
+    """Value and gradient: 1000 calls at 1000 points of the domain box (jitted
+    loop); data objectives on their default data, full batch."""
+
+    params = [objective_cases()]
+    param_names = ["objective"]
+
+    def setup(self, case):
+        problem = make_problem(case)
+        self.points = points_in_box(problem, N_CALLS)
+        self.g = np.empty(problem.dim)
+        self.rows = problem.all_rows() if problem.batched else np.zeros(0, np.int64)
+        self.args = problem.args
+        call = "fg(x, g, rows, *args)" if problem.batched else "fg(x, g, *args)"
+        self.loop = load_loop(_FG_LOOP, problem.objective.fg, "fg", call=call).fg_loop
+        self.loop(self.points, self.g, self.rows, self.args)  # compile or load from cache
+
+    def time_value_and_grad(self, case):
+        self.loop(self.points, self.g, self.rows, self.args)
+
+
+class TimeOptimizerStep:
+    """One optimizer step on an n-vector: 1000 steps from a fixed gradient
+    (jitted loop, schedule row per step as in the sweep driver)."""
+
+    params = [optimizer_names(), [2, 1000]]
+    param_names = ["optimizer", "n"]
+
+    def setup(self, name, n):
+        opt = optimizers.get(name)
+        rng = np.random.default_rng(0)
+        self.hp = hp_row(opt, **STEP_SETTINGS.get(name, {}))
+        self.sched = np.ascontiguousarray(opt.schedule(self.hp, N_CALLS), dtype=np.float64)
+        self.x = rng.uniform(-1.0, 1.0, n)
+        self.g0 = 0.1 * rng.standard_normal(n)
+        self.state = np.zeros((opt.n_state, n))
+        self.loop = load_loop(_STEP_LOOP, opt.step, "step").step_loop
+        self.loop(self.x, self.g0, self.state, self.hp, self.sched)
+
+    def time_step(self, name, n):
+        self.loop(self.x, self.g0, self.state, self.hp, self.sched)
+
+
+class TimeCallFromPython:
+    """One value-and-gradient call from Python, dispatcher overhead included:
+    the compiled function itself (``fg``) and the checked wrapper
+    ``Problem.value_and_grad``."""
+
+    params = [["sphere-n2", "rosenbrock-n2", "rosenbrock-n1000"]]
+    param_names = ["objective"]
+
+    def setup(self, case):
+        self.problem = make_problem(case)
+        self.fg = self.problem.objective.fg
+        self.x = points_in_box(self.problem, 1)[0]
+        self.g = np.empty_like(self.x)
+        self.fg(self.x, self.g)
+        self.problem.value_and_grad(self.x)
+
+    def time_fg(self, case):
+        self.fg(self.x, self.g)
+
+    def time_value_and_grad(self, case):
+        self.problem.value_and_grad(self.x)

@@ -1,0 +1,217 @@
+"""The three peer-comparison workloads, as defined by the peer harness.
+
+A copy of the definitions in ``../shared/peers/peerbench/workloads.py`` (the
+reference: matching it lets ``optbench bench`` numbers be compared with the C
+and JAX peers measured there), so that ``optbench bench`` runs from a plain
+install.  :func:`make_inputs` builds the same dict, from the same random
+draws, as the harness does; every implementation (optbench, NumPy, torch,
+JAX) receives it and returns ``{"final": (R, dim), "history": (R, n_hist)}``.
+
+W1 ``rosenbrock-adam``
+    Rosenbrock 2-D, torch.optim.Adam (lr 1e-2, betas (0.9, 0.999), eps 1e-8),
+    R = 4096 runs from ``default_rng(0).uniform((-2, -1), (2, 3))``, T = 2000
+    steps; history[r, t] = f before update t.
+W2 ``grid-sgd-momentum``
+    {sphere, Rosenbrock, Himmelblau} x lr ``logspace(-4, -1, 16)`` x momentum
+    (0, .5, .9, .99) x 64 inits ``default_rng(1).uniform(-4, 4)``; run
+    r = ((obj 16 + i_lr) 4 + i_mom) 64 + i_init (R = 12288), torch SGD heavy
+    ball, T = 1000.  Large learning rates diverge (inf/nan), by design.
+W3 ``logreg-minibatch``
+    Logistic regression (no intercept) on N = 20000 rows, d = 32 features
+    from ``default_rng(2)``; lr ``logspace(-3, 0, 8)`` x seeds 0..7, SGD
+    momentum 0.9, minibatch 128 with replacement drawn by SplitMix64
+    (draw k = t B + j + 1 of stream ``seed``, index ((u >> 32) N) >> 32);
+    T = 2000; history = full-data mean BCE after 0, 100, ..., 2000 updates.
+
+The per-step arithmetic of the reference implementations follows the
+canonical operation order documented in the peers' ``workloads.py``
+(``a = 1 - x; b = y - x*x; f = a*a + 100*(b*b)`` ...), so implementations
+without fused multiply-add agree bit for bit on W1 and W2.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+W1 = "rosenbrock-adam"
+W2 = "grid-sgd-momentum"
+W3 = "logreg-minibatch"
+WORKLOADS = (W1, W2, W3)
+
+W1_PARAMS = dict(R=4096, T=2000, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, seed=0)
+W2_PARAMS = dict(T=1000, n_init=64, seed=1,
+                 lrs=tuple(np.logspace(-4, -1, 16).tolist()),
+                 momenta=(0.0, 0.5, 0.9, 0.99),
+                 objectives=("sphere", "rosenbrock", "himmelblau"))
+W3_PARAMS = dict(N=20000, d=32, seed=2, T=2000, B=128, momentum=0.9,
+                 record_every=100, lrs=tuple(np.logspace(-3, 0, 8).tolist()),
+                 n_seeds=8)
+
+# Sizes of ``optbench bench --quick``: (runs, steps) per workload.  Runs are an
+# evenly strided subset of the full grid, so every objective / lr / momentum
+# of W2 stays represented.
+QUICK = {W1: (256, 200), W2: (768, 200), W3: (16, 200)}
+
+OBJ_SPHERE, OBJ_ROSENBROCK, OBJ_HIMMELBLAU = 0, 1, 2
+
+SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
+SPLITMIX_M1 = 0xBF58476D1CE4E5B9
+SPLITMIX_M2 = 0x94D049BB133111EB
+
+
+# ------------------------------------------------------- canonical formulas
+# Plain operators only: the same function works on floats, NumPy arrays,
+# torch tensors and JAX arrays, always in the canonical order.
+def sphere_fg(x, y):
+    f = x * x + y * y
+    return f, 2.0 * x, 2.0 * y
+
+
+def rosenbrock_fg(x, y):
+    a = 1.0 - x
+    b = y - x * x
+    f = a * a + 100.0 * (b * b)
+    gx = -2.0 * a - 400.0 * x * b
+    gy = 200.0 * b
+    return f, gx, gy
+
+
+def himmelblau_fg(x, y):
+    p = x * x + y - 11.0
+    q = x + y * y - 7.0
+    f = p * p + q * q
+    gx = 4.0 * x * p + 2.0 * q
+    gy = 2.0 * p + 4.0 * y * q
+    return f, gx, gy
+
+
+OBJECTIVE_FG = {OBJ_SPHERE: sphere_fg, OBJ_ROSENBROCK: rosenbrock_fg, OBJ_HIMMELBLAU: himmelblau_fg}
+
+
+def adam_step_scalars(T, lr, beta1, beta2):
+    """Per step t = 1..T: ``lr / (1 - beta1**t)`` and ``(1 - beta2**t) ** 0.5``,
+    in Python floats (C ``pow``) exactly as torch's single-tensor Adam."""
+    step_size = np.empty(T)
+    bc2_sqrt = np.empty(T)
+    for i in range(T):
+        t = float(i + 1)
+        step_size[i] = lr / (1.0 - beta1**t)
+        bc2_sqrt[i] = (1.0 - beta2**t) ** 0.5
+    return step_size, bc2_sqrt
+
+
+def splitmix_indices(seeds, t, B, N):
+    """Minibatch row indices of step ``t``: int64 array (len(seeds), B)."""
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    k = np.arange(B, dtype=np.uint64) + np.uint64(t * B + 1)
+    with np.errstate(over="ignore"):
+        z = seeds[:, None] + k[None, :] * np.uint64(SPLITMIX_GAMMA)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(SPLITMIX_M1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(SPLITMIX_M2)
+        z = z ^ (z >> np.uint64(31))
+    return (((z >> np.uint64(32)) * np.uint64(N)) >> np.uint64(32)).astype(np.int64)
+
+
+def objective_groups(obj):
+    """``[(objective id, selector)]``: a slice where the runs of an objective
+    are contiguous (the canonical order), else an index array."""
+    obj = np.asarray(obj)
+    out = []
+    for k in np.unique(obj):
+        idx = np.flatnonzero(obj == k)
+        if idx[-1] - idx[0] + 1 == idx.size:
+            out.append((int(k), slice(int(idx[0]), int(idx[-1]) + 1)))
+        else:
+            out.append((int(k), idx))
+    return out
+
+
+# ------------------------------------------------------------------ inputs
+def _subset(n_total, runs):
+    if runs is None or runs >= n_total:
+        return None
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    return np.unique(np.linspace(0, n_total - 1, runs).round().astype(np.int64))
+
+
+def w3_data():
+    """W3's data set ``(X, y)``: N x d standard normal features, labels drawn
+    from a logistic model with ``w_true`` (all from ``default_rng(2)``)."""
+    p = W3_PARAMS
+    rng = np.random.default_rng(p["seed"])
+    X = rng.standard_normal((p["N"], p["d"]))
+    w_true = rng.standard_normal(p["d"])
+    prob = 1.0 / (1.0 + np.exp(-(X @ w_true)))
+    y = (rng.random(p["N"]) < prob).astype(np.float64)
+    return X, y, w_true
+
+
+def make_inputs(name, runs=None, steps=None):
+    """Inputs of one workload, the same dict as the peer harness builds.
+
+    ``runs`` keeps an evenly strided subset of the runs and ``steps`` shortens
+    the trajectories; throughput stays comparable since it is per run-step.
+    """
+    if name == W1:
+        p = W1_PARAMS
+        x0 = np.random.default_rng(p["seed"]).uniform(low=(-2.0, -1.0), high=(2.0, 3.0), size=(p["R"], 2))
+        sel = _subset(p["R"], runs)
+        if sel is not None:
+            x0 = x0[sel]
+        return dict(workload=W1, x0=np.ascontiguousarray(x0), T=int(steps or p["T"]),
+                    lr=p["lr"], beta1=p["beta1"], beta2=p["beta2"], eps=p["eps"],
+                    run_ids=np.arange(p["R"]) if sel is None else sel)
+    if name == W2:
+        p = W2_PARAMS
+        inits = np.random.default_rng(p["seed"]).uniform(-4.0, 4.0, size=(p["n_init"], 2))
+        obj, lr, mom, init = np.meshgrid(np.arange(3), np.asarray(p["lrs"]), np.asarray(p["momenta"]),
+                                         np.arange(p["n_init"]), indexing="ij")
+        x0 = inits[init.ravel()]
+        obj, lr, mom = obj.ravel().astype(np.int64), lr.ravel(), mom.ravel()
+        ids = np.arange(obj.size)
+        sel = _subset(obj.size, runs)
+        if sel is not None:
+            obj, lr, mom, x0, ids = obj[sel], lr[sel], mom[sel], x0[sel], sel
+        return dict(workload=W2, x0=np.ascontiguousarray(x0), obj=obj, lr=np.ascontiguousarray(lr),
+                    momentum=np.ascontiguousarray(mom), T=int(steps or p["T"]), run_ids=ids)
+    if name == W3:
+        p = W3_PARAMS
+        X, y, w_true = w3_data()
+        lr = np.repeat(np.asarray(p["lrs"]), p["n_seeds"])
+        seed = np.tile(np.arange(p["n_seeds"], dtype=np.int64), len(p["lrs"]))
+        ids = np.arange(lr.size)
+        sel = _subset(lr.size, runs)
+        if sel is not None:
+            lr, seed, ids = lr[sel], seed[sel], sel
+        T = int(steps or p["T"])
+        if T % p["record_every"]:
+            raise ValueError(f"steps of {W3} must be a multiple of {p['record_every']}, got {T}")
+        return dict(workload=W3, X=X, y=y, w_true=w_true, lr=np.ascontiguousarray(lr),
+                    seed=np.ascontiguousarray(seed), momentum=p["momentum"], B=p["B"], T=T,
+                    record_every=p["record_every"], w0=np.zeros((lr.size, p["d"])), run_ids=ids)
+    raise KeyError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+
+
+def work_size(inputs):
+    """``(runs, steps)``; throughput is runs * steps / seconds."""
+    R = len(inputs["x0"]) if inputs["workload"] in (W1, W2) else len(inputs["lr"])
+    return int(R), int(inputs["T"])
+
+
+def expected_shapes(inputs):
+    """``(final shape, history shape)`` of a correct output."""
+    R, T = work_size(inputs)
+    if inputs["workload"] == W3:
+        return (R, inputs["X"].shape[1]), (R, T // inputs["record_every"] + 1)
+    return (R, 2), (R, T)
+
+
+def check_output(inputs, out):
+    """``(final, history)`` as float64 arrays; ValueError on a wrong shape."""
+    want_f, want_h = expected_shapes(inputs)
+    final = np.asarray(out["final"], dtype=np.float64)
+    hist = np.asarray(out["history"], dtype=np.float64)
+    if final.shape != want_f or hist.shape != want_h:
+        raise ValueError(f"bad output shapes: final {final.shape} (want {want_f}), "
+                         f"history {hist.shape} (want {want_h})")
+    return final, hist

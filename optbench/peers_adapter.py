@@ -1,0 +1,167 @@
+"""optbench as an implementation of the peer workloads.
+
+The adapter of the peer harness (``../shared/peers/run_peers.py``)::
+
+    python3 run_peers.py --path /work/main --impl numpy c_omp numba optbench=optbench.peers_adapter:run
+
+and the ``optbench`` row of ``optbench bench``.  The contract is the
+harness's: ``run(workload, inputs) -> {"final", "history"}`` with the inputs
+of :func:`optbench._bench_workloads.make_inputs` (or the harness's identical
+``make_inputs``), ``run.prepare(workload, inputs)`` compiles (or loads from
+the kernel cache) on tiny inputs, ``run.info()`` says what ran.
+
+Every workload goes through the public engine call,
+:func:`optbench.engine.run_group`, with the registered objectives
+(``rosenbrock``, ``sphere``, ``himmelblau``, ``logistic`` on ``data="w3"``)
+and optimizers (``adam``, ``sgd``); nothing here is workload-specific code:
+
+* W1: one group, Adam, curve logged every step;
+* W2: one group per objective (one compiled kernel each), SGD with the
+  run's (lr, momentum) as its hyperparameter row;
+* W3: one group, SGD momentum 0.9, minibatch 128 drawn from the run's
+  stream ``keys[r] = seed`` (the same SplitMix64 draws as the peers), full-
+  data loss logged every 100 steps.
+
+Mapping of conventions: the peers' ``history[:, t]`` (f before update t) is
+optbench's ``curve_f[:, t]`` without its last column (f after the last
+update).  ``divergence_factor=inf`` makes optbench stop a run only when f is
+NaN, as the peers' runs never stop; after the stop optbench's curve holds
+NaN, and so do the peers' (NaN propagates through every later step).  The
+peers keep iterating a stopped run, and on these objectives one more step
+from a NaN loss makes every coordinate NaN (both gradient components depend
+on the NaN term), so ``final`` of a run stopped before the last step is
+reported as NaN.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import engine, objectives, optimizers
+from ._bench_workloads import W1, W2, W3
+
+_W2_OBJECTIVES = ("sphere", "rosenbrock", "himmelblau")  # ids 0, 1, 2 of W2
+_DIVERGED = engine.STATUS.index("diverged")
+_problems: dict = {}
+
+
+def _problem(name: str):
+    """Problems are built once per process (the logistic one solves for f*)."""
+    if name not in _problems:
+        if name == "logistic_w3":
+            _problems[name] = objectives.make("logistic", data="w3", intercept=False, l2=0.0, loss="cross_entropy")
+        else:
+            _problems[name] = objectives.make(name, 2)
+    return _problems[name]
+
+
+def _hp(optimizer, n_runs: int, **columns) -> np.ndarray:
+    """(n_runs, n_hypers) rows; ``columns`` are scalars or per-run arrays by
+    torch's hyperparameter names, the rest are torch's defaults.  Every
+    distinct row goes through the optimizer's own checks."""
+    names = optimizer.hyper_names
+    hp = np.tile(optimizer.hp_row(optimizer.resolve({})), (n_runs, 1))
+    for name, value in columns.items():
+        hp[:, names.index(name)] = value
+    for row in np.unique(hp, axis=0):
+        values = {h.name: (bool(v) if h.is_bool else float(v)) for h, v in zip(optimizer.hypers, row)}
+        optimizer.resolve(values)
+    return hp
+
+
+def _final(res: engine.GroupResult, steps: int) -> np.ndarray:
+    stopped = (res.status == _DIVERGED) & (res.steps_run < steps)
+    final = res.x_final
+    if stopped.any():
+        final[stopped] = np.nan
+    return final
+
+
+def _run_group(problem, optimizer, x0, hp, steps, **kw):
+    return engine.run_group(problem, optimizer, x0, hp, steps=steps, record_grad=False, record_x=False,
+                            divergence_factor=np.inf, **kw)
+
+
+def _w1(inp: dict) -> dict:
+    adam = optimizers.get("adam")
+    T = int(inp["T"])
+    hp = _hp(adam, len(inp["x0"]), lr=inp["lr"], beta1=inp["beta1"], beta2=inp["beta2"], eps=inp["eps"])
+    res = _run_group(_problem("rosenbrock"), adam, inp["x0"], hp, T)
+    return {"final": _final(res, T), "history": res.curve_f[:, :T]}
+
+
+def _w2(inp: dict) -> dict:
+    sgd = optimizers.get("sgd")
+    x0, T, obj = inp["x0"], int(inp["T"]), np.asarray(inp["obj"])
+    R = x0.shape[0]
+    final = np.empty((R, 2))
+    hist = np.empty((R, T))
+    for k in np.unique(obj):
+        sel = np.flatnonzero(obj == k)
+        if sel[-1] - sel[0] + 1 == sel.size:
+            sel = slice(int(sel[0]), int(sel[-1]) + 1)  # canonical order: contiguous, no gather
+        hp = _hp(sgd, len(x0[sel]), lr=inp["lr"][sel], momentum=inp["momentum"][sel])
+        res = _run_group(_problem(_W2_OBJECTIVES[int(k)]), sgd, x0[sel], hp, T)
+        final[sel] = _final(res, T)
+        hist[sel] = res.curve_f[:, :T]
+    return {"final": final, "history": hist}
+
+
+def _w3(inp: dict) -> dict:
+    sgd = optimizers.get("sgd")
+    problem = _problem("logistic_w3")
+    X = np.ascontiguousarray(inp["X"], dtype=np.float64)
+    y = np.ascontiguousarray(inp["y"], dtype=np.float64)
+    if X.shape[1] != problem.dim or y.shape != (X.shape[0],):
+        raise ValueError(f"W3 data of shape {X.shape} / {y.shape}; expected (N, {problem.dim}) / (N,)")
+    # the inputs' data (the same as data="w3"), passed through: the adapter
+    # never relies on two copies of the generator agreeing
+    problem = dataclasses.replace(problem, args=(X, y, *problem.args[2:]), n_samples=X.shape[0])
+    w0 = inp["w0"]
+    R, T = w0.shape[0], int(inp["T"])
+    hp = _hp(sgd, R, lr=inp["lr"], momentum=inp["momentum"])
+    res = _run_group(problem, sgd, w0, hp, T, log_every=int(inp["record_every"]),
+                     keys=np.asarray(inp["seed"]).astype(np.uint64), batch=np.full(R, int(inp["B"]), np.int64))
+    return {"final": _final(res, T), "history": res.curve_f}
+
+
+_DISPATCH = {W1: _w1, W2: _w2, W3: _w3}
+
+
+def run(workload: str, inputs: dict) -> dict:
+    """The workload's ``{"final", "history"}`` computed by optbench's engine."""
+    try:
+        fn = _DISPATCH[workload]
+    except KeyError:
+        raise NotImplementedError(workload) from None
+    return fn(inputs)
+
+
+def prepare(workload: str, inputs: dict) -> None:
+    """Build the problems and compile (or load from the kernel cache) the
+    drivers, on the first two runs and a few steps."""
+    small = dict(inputs)
+    if workload == W3:
+        small.update(T=inputs["record_every"], lr=inputs["lr"][:2], seed=inputs["seed"][:2], w0=inputs["w0"][:2])
+    elif workload == W2:
+        # one run of each objective
+        first = [int(np.flatnonzero(inputs["obj"] == k)[0]) for k in np.unique(inputs["obj"])]
+        small.update(T=2, x0=inputs["x0"][first], obj=inputs["obj"][first], lr=inputs["lr"][first],
+                     momentum=inputs["momentum"][first])
+    elif workload == W1:
+        small.update(T=2, x0=inputs["x0"][:2])
+    run(workload, small)
+
+
+def info() -> dict:
+    import numba
+
+    from . import __version__, kernels
+
+    return {"optbench": __version__, "numba": numba.__version__, "threads": engine.default_threads(),
+            "parallelism": "nogil driver chunks on a Python thread pool", "kernel_cache": str(kernels.cache_dir())}
+
+
+run.prepare = prepare
+run.info = info

@@ -1,0 +1,108 @@
+"""The peer-comparison workloads: optbench (through the peer adapter) against
+the plain NumPy reference, ``optbench bench --quick``, and the inputs
+against the peer harness's own definitions when ``../shared/peers`` exists."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optbench import _bench_peers, bench, peers_adapter
+from optbench import _bench_workloads as WL
+
+# small sizes: every W2 objective, lr and momentum; diverging runs included
+SMALL = {WL.W1: (64, 300), WL.W2: (384, 300), WL.W3: (8, 200)}
+PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
+
+
+@pytest.fixture(scope="module", params=WL.WORKLOADS)
+def case(request):
+    workload = request.param
+    inputs = WL.make_inputs(workload, *SMALL[workload])
+    return workload, inputs, _bench_peers.run_numpy(workload, inputs)
+
+
+def test_adapter_matches_numpy_reference(case):
+    workload, inputs, ref = case
+    peers_adapter.prepare(workload, inputs)
+    final, hist = WL.check_output(inputs, peers_adapter.run(workload, inputs))
+    if workload == WL.W3:  # summation order inside the dot products differs
+        np.testing.assert_allclose(hist, ref["history"], rtol=1e-12)
+        np.testing.assert_allclose(final, ref["final"], rtol=1e-12, atol=1e-15)
+    else:  # canonical operation order, no FMA: bit for bit, NaN after divergence included
+        assert np.array_equal(hist, ref["history"], equal_nan=True)
+        assert np.array_equal(final, ref["final"], equal_nan=True)
+
+
+def test_small_w2_includes_diverging_runs():
+    """So that the NaN-after-divergence mapping above is exercised."""
+    ref = _bench_peers.run_numpy(WL.W2, WL.make_inputs(WL.W2, *SMALL[WL.W2]))
+    assert np.isnan(ref["final"]).any() and np.isfinite(ref["final"]).any()
+
+
+def test_adapter_refuses_unknown_workload():
+    with pytest.raises(NotImplementedError):
+        peers_adapter.run("no-such-workload", {})
+    assert peers_adapter.run.prepare is peers_adapter.prepare
+    assert "numba" in peers_adapter.run.info()
+
+
+def test_agreement_flags_robust_mismatch_only():
+    ref_f, ref_h = np.zeros((3, 2)), np.ones((3, 4))
+    out_f, out_h = ref_f.copy(), ref_h.copy()
+    out_h[1, 2] *= 1 + 1e-6  # run 1 off
+    out_h[2, 0] = np.inf  # run 2: non-finite against finite
+    ref_h_nan = ref_h.copy()
+    ref_h_nan[0, 3], out_h[0, 3] = np.nan, -np.inf  # run 0: non-finite on both sides matches
+    sens = np.array([False, True, False])
+    a = bench.agreement(out_f, out_h, ref_f, ref_h_nan, sens)
+    assert a["runs_agreeing"] == 1 and a["runs_mismatch_rounding_sensitive"] == 1
+    assert a["runs_mismatch_robust"] == 1 and a["verdict"] == "FAIL"
+    a = bench.agreement(out_f, out_h, ref_f, ref_h_nan, np.array([False, True, True]))
+    assert a["verdict"] == "pass"
+    # the exit status follows optbench's verdict only, not a peer's
+    doc = {"checks": {WL.W2: {"impls": {"jax": {"verdict": "FAIL"}, "optbench": {"verdict": "exact"}}}}}
+    assert not bench.failed(doc)
+    doc["checks"][WL.W2]["impls"]["optbench"]["verdict"] = "FAIL"
+    assert bench.failed(doc)
+
+
+def test_bench_quick_runs_and_agrees(capsys):
+    impls = ["optbench", "numpy"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    rc = bench.main(["--quick", "--repeats", "1", "--quiet", "--impl", *impls])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    for wl in WL.WORKLOADS:
+        assert wl in out
+    assert "FAIL" not in out and "optbench/x" in out
+
+
+def test_bench_doc_has_ratios_and_checks():
+    doc = bench.bench([WL.W1], ["optbench"], runs=32, steps=50, repeats=1)
+    names = {r["impl"] for r in doc["results"]}
+    assert names == {"optbench", "numpy"}  # numpy joins as the reference
+    assert doc["ratios"][WL.W1]["optbench/numpy"] > 0
+    assert doc["checks"][WL.W1]["impls"]["optbench"]["verdict"] == "exact"
+
+
+def test_bench_user_errors_are_one_line(capsys):
+    assert bench.main(["--workload", WL.W3, "--steps", "150", "--quiet"]) == 2
+    assert "multiple of 100" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--impl", "matlab"])
+
+
+@pytest.mark.skipif(not (PEERS / "peerbench" / "workloads.py").exists(), reason="peer harness not present")
+def test_inputs_are_the_peer_harness_inputs():
+    sys.path.insert(0, str(PEERS))
+    try:
+        from peerbench import workloads as peer_wl
+    finally:
+        sys.path.remove(str(PEERS))
+    for workload in WL.WORKLOADS:
+        for size in ((None, None), SMALL[workload]):
+            ours, theirs = WL.make_inputs(workload, *size), peer_wl.make_inputs(workload, *size)
+            assert peer_wl.input_digest(ours) == peer_wl.input_digest(theirs)
