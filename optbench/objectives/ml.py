@@ -92,6 +92,23 @@ MAX_HESSIAN_WORK = 1e9  # n * dim² above this: the optimum is not computed (f_s
 # ===================================================================== kernels
 
 
+@jit(inline="always")
+def _mean_plus_l2(f, x, g, nb, dim, nf, l2):
+    """Sums over the batch -> means; then + (l2/2)||w||^2 on the first nf
+    entries (the weights; intercepts excluded).  Returns f."""
+    f = f / nb
+    inv = 1.0 / nb
+    for j in range(dim):
+        g[j] *= inv
+    if l2 != 0.0:
+        sq = 0.0
+        for j in range(nf):
+            sq += x[j] * x[j]
+            g[j] += l2 * x[j]
+        f += 0.5 * l2 * sq
+    return f
+
+
 @jit
 def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
     """Binary linear classifier, z = w·x_i (+ b), labels y_i in {0, 1}.
@@ -143,17 +160,7 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
                 g[j] += d * X[i, j]
             if has_b:
                 g[nf] += d
-    f = f / nb
-    inv = 1.0 / nb
-    for j in range(dim):
-        g[j] *= inv
-    if l2 != 0.0:
-        sq = 0.0
-        for j in range(nf):
-            sq += x[j] * x[j]
-            g[j] += l2 * x[j]
-        f += 0.5 * l2 * sq
-    return f
+    return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
 @jit
@@ -238,17 +245,7 @@ def least_squares_fg(x, g, rows, X, y, l2, has_b):
             g[j] += d * X[i, j]
         if has_b:
             g[nf] += d
-    f = f / nb
-    inv = 1.0 / nb
-    for j in range(dim):
-        g[j] *= inv
-    if l2 != 0.0:
-        sq = 0.0
-        for j in range(nf):
-            sq += x[j] * x[j]
-            g[j] += l2 * x[j]
-        f += 0.5 * l2 * sq
-    return f
+    return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
 # ================================================================ solutions
