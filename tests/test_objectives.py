@@ -114,6 +114,12 @@ def test_bad_parameter():
         objectives.make("ellipsoid", dim=2, cnd=10.0)
 
 
+def test_generator_parameters_with_a_fixed_data_set_are_refused_not_ignored():
+    with pytest.raises(SpecError, match=r"n_samples set the synthetic generator and do not apply to data = 'iris'"):
+        objectives.make("softmax", data="iris", n_samples=50)
+    assert objectives.make("softmax", data="iris").n_samples == 150
+
+
 def test_registry_refuses_duplicates():
     with pytest.raises(ValueError, match="already registered"):
         objectives.register(objectives.get("sphere"))

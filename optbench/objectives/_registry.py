@@ -115,10 +115,15 @@ class Objective:
     batched: bool = False
     dim_from_data: bool = False
     formula: str = ""
+    # check_given(given, resolved) may refuse combinations of the fields a
+    # user actually set (e.g. a generator's size with a fixed data set)
+    check_given: Callable[[set, dict], None] | None = None
 
     def make(self, dim: int | None = None, **params) -> Problem:
         """Validate ``dim`` and ``params`` and build the concrete problem."""
         resolved = self.resolve_params(params)
+        if self.check_given is not None:
+            self.check_given(set(params), resolved)
         dim = self.check_dim(dim)
         built = self.build(dim, resolved)
         return Problem(objective=self, params=resolved, **built.__dict__)

@@ -710,6 +710,23 @@ def _ls_solution(ds: D.Dataset, l2: float, has_b: bool, args: tuple) -> _Solutio
 # ================================================================== builders
 
 _SYNTH = "synthetic"
+GENERATOR_PARAMS = ("n_samples", "n_features", "n_classes", "class_sep", "noise", "data_seed")
+
+
+def _refuse_generator_params(objective: str):
+    """A generator's parameters with a fixed data set would be ignored: refuse them."""
+
+    def check(given: set, resolved: dict) -> None:
+        if resolved["data"] == _SYNTH:
+            return
+        ignored = sorted(given & set(GENERATOR_PARAMS))
+        if ignored:
+            raise SpecError(
+                f"objective {objective!r}: {', '.join(ignored)} set the synthetic generator and do not apply "
+                f"to data = {resolved['data']!r} (a fixed data set); remove them or use data = \"synthetic\""
+            )
+
+    return check
 
 
 def _check_intercept(obj: str, value) -> None:
@@ -815,6 +832,7 @@ def _common(data_choices: tuple, **extra) -> dict:
 register(
     Objective(
         name="logistic",
+        check_given=_refuse_generator_params("logistic"),
         fg=logistic_fg,
         summary="binary logistic regression (cross-entropy, mse on σ or hinge) on synthetic or real data",
         formula=(
@@ -841,6 +859,7 @@ register(
 register(
     Objective(
         name="softmax",
+        check_given=_refuse_generator_params("softmax"),
         fg=softmax_fg,
         summary="multinomial logistic regression (softmax cross-entropy) on synthetic or real data",
         formula="L(Θ) = mean_i [logsumexp_k(w_k·x_i + b_k) − (w_{y_i}·x_i + b_{y_i})] + (l2/2)||W||²",
@@ -862,6 +881,7 @@ register(
 register(
     Objective(
         name="least_squares",
+        check_given=_refuse_generator_params("least_squares"),
         fg=least_squares_fg,
         summary="linear regression, mean squared error, on synthetic or real data",
         formula="L(θ) = (1/n) Σ_i (w·x_i + b − y_i)² + (l2/2)||w||²",
