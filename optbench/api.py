@@ -1,6 +1,9 @@
 """The Python API: ``run(spec) -> Results`` and ``load(path) -> Results``.
 
-The CLI calls these same functions.
+The CLI calls these same functions.  ``run`` computes a sweep chunk by
+chunk and writes each finished chunk at once (see :mod:`optbench.storage`),
+so memory is bounded by the chunk size, an interrupted sweep resumes where
+it stopped, and a folder never mixes two specs or two builds of optbench.
 """
 from __future__ import annotations
 
@@ -8,15 +11,35 @@ import contextlib
 import datetime as _dt
 import importlib.metadata
 import os
+import shutil
+import sys
+import threading
+import time
 from pathlib import Path
 
 from . import __version__
-from ._errors import SpecError
+from ._errors import ResultsError, SpecError
 from .spec import Spec, load_spec
-from .storage import MANIFEST, SCHEMA_VERSION, Results, ResultsWriter, load, machine_info, read_manifest, spec_digest
-from .sweep import run_groups
+from .storage import (
+    MANIFEST,
+    SCHEMA_VERSION,
+    Results,
+    SweepFolder,
+    load,
+    machine_info,
+    read_manifest,
+    spec_digest,
+)
+from .sweep import chunk_plan, code_digest, compute_chunk, default_chunk_runs, plan, warm
 
-__all__ = ["Results", "load", "run"]
+__all__ = ["Results", "SweepInterrupted", "load", "run"]
+
+CURVE_ROW_BYTES = 48  # on disk, zstd: run_id and step compress, five floats mostly do not
+RUN_ROW_BYTES = 400  # on disk per runs-table row, beyond x0 / x_final
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: finished chunks are kept; the message says how to resume."""
 
 
 def _versions() -> dict:
@@ -36,27 +59,6 @@ def output_folder(spec: Spec, out) -> Path:
     if folder.resolve().parent != base.resolve():
         raise SpecError(f"name {spec.name!r} would write outside {str(base)!r}")
     return folder
-
-
-def _check_target(folder: Path, digest: str, overwrite: bool) -> None:
-    if not folder.exists():
-        return
-    if not folder.is_dir():
-        raise SpecError(f"output {str(folder)!r} exists and is not a folder")
-    if not (folder / MANIFEST).exists():
-        if any(folder.iterdir()) and not overwrite:
-            raise SpecError(f"output {str(folder)!r} exists and is not an optbench results folder; "
-                            f"choose another --out or pass --overwrite")
-        return
-    if overwrite:
-        return
-    try:
-        previous = read_manifest(folder).get("spec_digest")
-    except Exception:  # noqa: BLE001 - an unreadable folder is "different"
-        previous = None
-    if previous != digest:
-        raise SpecError(f"{str(folder)!r} holds results of a different spec; pass --overwrite to replace them "
-                        f"or choose another --out")
 
 
 @contextlib.contextmanager
@@ -98,56 +100,203 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _Progress:
+    """A one-line progress bar on stderr (runs done of the sweep's total)."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.total, self.done, self.enabled = total, done, enabled
+        self.t0 = time.perf_counter()
+        self.shown_at = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.done += n
+            now = time.perf_counter()
+            if now - self.shown_at < 0.2 and self.done < self.total:
+                return
+            self.shown_at = now
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} runs  "
+                  f"{now - self.t0:.1f} s", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
 def run(spec, out="results", *, overwrite: bool = False, report: bool = True, quiet: bool = True,
-        threads: int | None = None, chunk: int | None = None) -> Results:
-    """Run a sweep and write ``out/<spec name>/``; returns its tables.
+        threads: int | None = None, chunk_runs: int | None = None, scheduler: str | None = None,
+        workers: int | None = None) -> Results:
+    """Run a sweep into ``out/<spec name>/`` and return its results.
 
     ``spec`` is a path to a TOML file, TOML text, a dict, or a :class:`Spec`.
-    Re-running the same spec into the same folder replaces it (the numbers
-    are identical); a different spec is refused unless ``overwrite``.
+    Chunks of ``chunk_runs`` runs (default: about 2·10⁶ logged points) are
+    written as they finish.  Running into a folder that holds part (or all)
+    of the same sweep resumes it: finished chunks are kept, the rest run.  A
+    folder of a different spec, or computed by a different build of
+    optbench, is refused unless ``overwrite``.
+
+    ``scheduler`` (a Dask scheduler address) or ``workers`` (start a local
+    Dask cluster of that many processes) send chunks to Dask workers; the
+    tables are identical to the local backend's.
     """
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if chunk_runs is not None and (isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int)
+                                   or chunk_runs < 1):
+        raise SpecError(f"chunk size must be a positive number of runs, got {chunk_runs!r}")
+    if workers is not None and scheduler is not None:
+        raise SpecError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError(f"--workers must be a positive number of worker processes, got {workers!r}")
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
     with folder_lock(folder):
-        return _run_locked(spec, folder, digest, overwrite, report, quiet, threads, chunk)
-
-
-def _run_locked(spec, folder, digest, overwrite, report, quiet, threads, chunk) -> Results:
-    _check_target(folder, digest, overwrite)
-    writer = ResultsWriter(folder)
-    counts = {"curve_rows": 0}
-
-    def on_curves(df):
-        counts["curve_rows"] += len(df)
-        writer.add_curves(df)
-
-    try:
-        started = _dt.datetime.now(_dt.UTC)
-        runs, timing = run_groups(spec, on_curves=on_curves, threads=threads, chunk=chunk, progress=not quiet)
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "name": spec.name,
-            "spec": spec.raw,
-            "spec_digest": digest,
-            "n_runs": len(runs),
-            "n_curve_rows": counts["curve_rows"],
-            "skipped_combinations": spec.skipped,
-            "targets": list(spec.targets),
-            "steps": spec.steps,
-            "log_every": spec.log_every,
-            "started_utc": started.isoformat(),
-            "timing": timing,
-            "versions": _versions(),
-            "machine": machine_info(),
-        }
-        path = writer.finish(runs, manifest)
-    except BaseException:
-        writer.abort()
-        raise
-    results = Results(path, runs, manifest)
+        store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
+        for line in notes:
+            print(f"optbench: {line}", file=sys.stderr)
+        _sweep(spec, store, done, quiet=quiet, threads=threads, scheduler=scheduler, workers=workers)
+    results = load(folder)
     if report:
         from .report import build_report
 
-        build_report(path, quiet=quiet)
+        build_report(folder, quiet=quiet)
     return results
+
+
+def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: int | None):
+    """The folder to write, its finished chunks, and lines to tell the user."""
+    notes: list[str] = []
+    code = code_digest()
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(f"output {str(folder)!r} exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()):
+        reason = None
+        if not (folder / MANIFEST).exists():
+            reason = "is not an optbench results folder"
+        else:
+            try:
+                manifest = read_manifest(folder)
+            except ResultsError as exc:
+                reason = f"holds results this optbench cannot resume ({exc})"
+            else:
+                if manifest.get("spec_digest") != digest:
+                    reason = "holds results of a different spec"
+                elif manifest.get("code_digest") != code:
+                    reason = (f"holds results computed by a different build of optbench "
+                              f"(code {manifest.get('code_digest')}, now {code}), which are not mixed with new ones")
+        if reason is None:
+            if chunk_runs is not None and chunk_runs != manifest["chunk_runs"]:
+                notes.append(f"resuming with the folder's chunk size of {manifest['chunk_runs']} runs "
+                             f"(not {chunk_runs}); chunks already written are kept")
+            store = SweepFolder(folder, manifest)
+            done, problems = store.finished(verify=True)
+            notes += [f"re-running: {p}" for p in problems]
+            if done and len(done) < len(manifest["chunks"]):
+                notes.append(f"resuming {folder}: {len(done)} of {len(manifest['chunks'])} chunks already done")
+            return store, done, notes
+        if not overwrite:
+            raise SpecError(f"{str(folder)!r} {reason}; pass --overwrite to replace it or choose another --out")
+        # explicit --overwrite: move the old folder aside first, so a crash
+        # never leaves a mixture
+        trash = folder.parent / f".{folder.name}.replaced-{os.getpid()}"
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        notes.append(f"replaced {folder} (--overwrite)")
+    groups = plan(spec)
+    size = chunk_runs or default_chunk_runs(spec)
+    chunks = chunk_plan(groups, size)
+    check_disk(spec, folder)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": spec.name,
+        "state": "running",
+        "spec": spec.raw,
+        "spec_digest": digest,
+        "code_digest": code,
+        "n_runs": spec.n_runs,
+        "chunk_runs": size,
+        "chunks": [[c.first_run, c.n_runs] for c in chunks],
+        "skipped_combinations": spec.skipped,
+        "targets": list(spec.targets),
+        "steps": spec.steps,
+        "log_every": spec.log_every,
+        "started_utc": _dt.datetime.now(_dt.UTC).isoformat(),
+        "versions": _versions(),
+        "machine": machine_info(),
+    }
+    return SweepFolder.create(folder, manifest), {}, notes
+
+
+def check_disk(spec: Spec, folder: Path) -> None:
+    """Refuse a sweep whose tables would not fit on the output's disk."""
+    from .engine import log_steps
+
+    n_log = len(log_steps(spec.steps, spec.log_every))
+    dims = sum(c.problem.dim * spec.n_inits(c.problem) for c in spec.objective_cases) / max(
+        1, sum(spec.n_inits(c.problem) for c in spec.objective_cases))
+    need = spec.n_runs * (RUN_ROW_BYTES + 16 * dims + n_log * CURVE_ROW_BYTES)
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > 0.95 * free:
+        raise SpecError(
+            f"the sweep needs about {need / 2**30:.1f} GiB on disk ({spec.n_runs:,} runs x {n_log:,} logged steps) "
+            f"but {free / 2**30:.1f} GiB are free under {str(probe)!r}; raise log_every, reduce the grid "
+            f"or choose another --out"
+        )
+
+
+def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, scheduler, workers) -> None:
+    manifest = store.manifest
+    groups = plan(spec)
+    chunks = chunk_plan(groups, manifest["chunk_runs"])
+    if [[c.first_run, c.n_runs] for c in chunks] != manifest["chunks"]:
+        raise ResultsError(f"{store.folder / MANIFEST}: its chunk plan does not match the spec; "
+                           f"pass --overwrite to start again")
+    todo = [c for c in chunks if c.id not in done]
+    if not todo and manifest.get("state") == "complete":
+        return  # nothing to do; keep the record of the run that computed it
+    progress = _Progress(spec.n_runs, sum(r["n_runs"] for r in done.values()), enabled=not quiet)
+    t0 = time.perf_counter()
+    records = dict(done)
+
+    def write(data) -> None:
+        records[data.chunk] = store.write_chunk(data)
+
+    compile_s = 0.0
+    try:
+        if todo and (scheduler is not None or workers is not None):
+            from .distributed import run_dask
+
+            run_dask(spec, todo, manifest["chunk_runs"], write, scheduler=scheduler, workers=workers, threads=threads,
+                     on_chunk=lambda data: progress.add(data.n_runs))
+        elif todo:
+            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})])
+            for chunk in todo:
+                write(compute_chunk(spec, chunk, groups, threads=threads, on_runs=progress.add))
+    except KeyboardInterrupt:
+        progress.close()
+        n = len(records)
+        raise SweepInterrupted(
+            f"interrupted: {n} of {len(chunks)} chunks are finished and kept in {store.folder}; "
+            f"run the same command again to resume"
+        ) from None
+    progress.close()
+    store.complete({
+        "n_curve_rows": int(sum(r["n_curve_rows"] for r in records.values())),
+        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(),
+        "timing": {
+            "wall_s": time.perf_counter() - t0,
+            "load_or_compile_s": compile_s,
+            "compute_s": float(sum(r["wall_s"] for r in records.values())),
+            "chunks_run": len(todo),
+            "chunks_resumed": len(done),
+            "backend": "dask" if (scheduler is not None or workers is not None) else "local",
+        },
+    })
+

@@ -107,11 +107,14 @@ def cmd_run(args) -> int:
 
     quiet = args.quiet or not sys.stderr.isatty()
     results = run(args.spec, out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
-                  threads=args.threads)
+                  threads=args.threads, chunk_runs=args.chunk_runs, scheduler=args.scheduler, workers=args.workers)
     runs = results.runs
     n_div = int(runs["diverged"].sum())
     n_conv = int((runs["status"] == "converged").sum())
-    print(f"{len(runs):,} runs in {results.manifest['timing']['wall_s']:.1f} s: "
+    timing = results.manifest.get("timing", {})
+    resumed = timing.get("chunks_resumed", 0)
+    how = f" ({resumed} of {len(results.manifest['chunks'])} chunks were already done)" if resumed else ""
+    print(f"{len(runs):,} runs in {timing.get('wall_s', float('nan')):.1f} s{how}: "
           f"{n_conv:,} converged, {n_div:,} diverged or escaped")
     if results.manifest.get("skipped_combinations"):
         print(f"skipped {len(results.manifest['skipped_combinations'])} invalid hyperparameter combinations "
@@ -140,8 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results", help="output folder (default: results/)")
     r.add_argument("--no-report", action="store_true", help="skip the HTML report")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--overwrite", action="store_true", help="replace results of a different spec")
-    r.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace a folder holding results of a different spec (or another optbench build)")
+    r.add_argument("--threads", type=int, default=None, help="threads per process (default: all cores)")
+    r.add_argument("--chunk-runs", type=int, default=None, metavar="N",
+                   help="runs per chunk, the unit written to disk and resumed (default: ~2e6 logged points)")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (needs the dask extra)")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run chunks on a local Dask cluster of N worker processes (needs the dask extra)")
     r.set_defaults(fn=cmd_run)
 
     rep = sub.add_parser("report", help="rebuild report.html from a results folder")
@@ -179,8 +189,9 @@ def main(argv=None) -> int:
     except OptbenchError as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("optbench: interrupted; nothing was written in place of existing results", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = str(exc) or "interrupted; finished chunks are kept, run the same command again to resume"
+        print(f"optbench: {detail}", file=sys.stderr)
         return 130
 
 

@@ -1,26 +1,31 @@
-"""Expand a validated spec into runs, execute them group by group, and
-turn the engine's arrays into the ``runs`` and ``curves`` tables.
+"""Expand a validated spec into runs and chunks, and compute one chunk.
 
 Run order (and so run ids): objective cases in spec order, then optimizer
-cases in spec order, then initial points, then repeats.  A group is the
-block of runs sharing one objective case and one optimizer case entry; it is
-one engine call.  Curves are handed to a sink group by group, so a sweep
-never holds more than one group's curve arrays.
+cases in spec order, then initial points, then repeats.  A *group* is the
+block of runs sharing one objective case and one optimizer; a *chunk* is a
+contiguous range of one group's runs, the unit that is computed, written to
+disk and resumed.  A chunk's numbers depend on its runs only (never on the
+chunk size, the thread count or the machine that computed it), and a chunk
+comes back as plain data (:class:`~optbench.storage.ChunkData`: two Parquet
+files as bytes), so the local backend and Dask workers produce identical
+files.
 """
 from __future__ import annotations
 
-import sys
-import threading
+import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from . import engine
+from . import __version__, engine, kernels
 from . import optimizers as optimizers_mod
 from .spec import ObjectiveCase, Spec, initial_points, stable_hash, stream_keys
+from .storage import ChunkData, table_bytes
 
 
 @dataclass
@@ -31,13 +36,29 @@ class Group:
     opt_cases: list  # OptimizerCase
     first_run_id: int
     x0: np.ndarray  # (n_inits, dim)
+    repeats: int
 
     @property
-    def n_runs_per_opt_case(self) -> int:
-        return self.x0.shape[0]
+    def n_runs(self) -> int:
+        return len(self.opt_cases) * self.x0.shape[0] * self.repeats
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: int
+    group: int  # index into plan(spec)
+    lo: int  # the group's runs lo..hi-1
+    hi: int
+    first_run: int  # run id of the group's run lo
+
+    @property
+    def n_runs(self) -> int:
+        return self.hi - self.lo
 
 
 CURVE_SLICE_POINTS = 1_000_000  # logged points converted to a table at a time
+CHUNK_POINTS = 2_000_000  # default chunk: about this many logged points
+MAX_CHUNK_RUNS = 100_000
 
 
 def target_column(t: float) -> str:
@@ -54,92 +75,189 @@ def plan(spec: Spec) -> list[Group]:
         block: list = []
         for oc in spec.optimizer_cases + [None]:
             if block and (oc is None or oc.name != block[0].name):
-                groups.append(Group(ci, case, block[0].name, block, run_id, x0))
-                run_id += len(block) * x0.shape[0] * spec.repeats
+                g = Group(ci, case, block[0].name, block, run_id, x0, spec.repeats)
+                groups.append(g)
+                run_id += g.n_runs
                 block = []
             if oc is not None:
                 block.append(oc)
     return groups
 
 
-def _group_arrays(spec: Spec, group: Group):
+def default_chunk_runs(spec: Spec) -> int:
+    n_log = len(engine.log_steps(spec.steps, spec.log_every))
+    return int(min(MAX_CHUNK_RUNS, max(64, CHUNK_POINTS // n_log)))
+
+
+def chunk_plan(groups: list[Group], chunk_runs: int) -> list[Chunk]:
+    """Chunks of at most ``chunk_runs`` runs; a chunk never spans two groups."""
+    chunks = []
+    for gi, g in enumerate(groups):
+        for lo in range(0, g.n_runs, chunk_runs):
+            hi = min(g.n_runs, lo + chunk_runs)
+            chunks.append(Chunk(len(chunks), gi, lo, hi, g.first_run_id + lo))
+    return chunks
+
+
+def code_digest() -> str:
+    """A digest of everything a run's numbers depend on besides the spec:
+    a folder's finished chunks are only resumed by the same code."""
+    root = Path(__file__).parent
+    files = sorted([*root.joinpath("objectives").glob("*.py"), *root.joinpath("optimizers").glob("*.py"),
+                    *(root / n for n in ("_driver_template.py", "_jit.py", "engine.py", "sweep.py", "spec.py",
+                                         "kernels.py", "storage.py"))])
+    h = hashlib.sha256()
+    import numba
+
+    for part in [__version__, numba.__version__, np.__version__, pa.__version__, *(f.read_text() for f in files)]:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------ one chunk
+
+
+def _chunk_arrays(spec: Spec, group: Group, lo: int, hi: int):
     opt = optimizers_mod.get(group.optimizer)
     n_init = group.x0.shape[0]
-    reps = spec.repeats
-    n_oc = len(group.opt_cases)
-    oc_index = np.repeat(np.arange(n_oc), n_init * reps)
-    init_index = np.tile(np.repeat(np.arange(n_init), reps), n_oc)
-    repeat = np.tile(np.arange(reps), n_oc * n_init)
+    reps = group.repeats
+    r = np.arange(lo, hi, dtype=np.int64)
+    oc_index = r // (n_init * reps)
+    init_index = (r % (n_init * reps)) // reps
+    repeat = r % reps
     hp_rows = np.stack([opt.hp_row(oc.values) for oc in group.opt_cases])
     hp = hp_rows[oc_index]
     x0 = group.x0[init_index]
-    keys = stream_keys(spec.seed, stable_hash(group.case.problem.describe()), init_index, repeat)
+    # one key per distinct (init, repeat): shared by every optimizer case
+    pair = init_index * reps + repeat
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    ukeys = stream_keys(spec.seed, stable_hash(group.case.problem.describe()), uniq // reps, uniq % reps)
+    keys = ukeys[inverse.reshape(-1)]
     return opt, oc_index, init_index, repeat, hp, x0, keys
 
 
-def run_groups(
-    spec: Spec,
-    on_curves: Callable[[pd.DataFrame], None] | None = None,
-    threads: int | None = None,
-    chunk: int | None = None,
-    progress: bool = False,
-) -> tuple[pd.DataFrame, dict]:
-    """Run every group; return the runs table and timing facts.  Each
-    group's curves table goes to ``on_curves`` as soon as it exists."""
-    groups = plan(spec)
-    steps_logged = engine.log_steps(spec.steps, spec.log_every)
-    runs_parts = []
+def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *, threads: int | None = None,
+                  sub_chunk: int | None = None, on_runs=None) -> ChunkData:
+    """Run one chunk and encode its tables (Parquet bytes)."""
     t0 = time.perf_counter()
-    compile_s = 0.0
-    total = spec.n_runs
-    lock = threading.Lock()
-    shown = {"runs": 0, "at": 0.0}
+    groups = plan(spec) if groups is None else groups
+    group = groups[chunk.group]
+    opt, oc_index, init_index, repeat, hp, x0, keys = _chunk_arrays(spec, group, chunk.lo, chunk.hi)
+    R = len(x0)
+    problem = group.case.problem
+    res = engine.run_group(
+        problem, opt, x0, hp,
+        steps=spec.steps, log_every=spec.log_every, keys=keys,
+        noise=np.full(R, group.case.noise), batch=np.full(R, group.case.batch_size, np.int64),
+        targets=spec.targets, grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm,
+        threads=threads, chunk=sub_chunk, on_chunk=on_runs,
+    )
+    run_ids = np.arange(chunk.first_run, chunk.first_run + R, dtype=np.int64)
+    runs = _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0)
+    runs_bytes = table_bytes(pa.Table.from_pandas(runs, schema=runs_schema(spec), preserve_index=False))
+    del runs
+    steps_logged = engine.log_steps(spec.steps, spec.log_every)
+    sink = pa.BufferOutputStream()
+    writer = pq.ParquetWriter(sink, CURVES_SCHEMA, compression="zstd")
+    n_rows = 0
+    # convert in slices so the long table never holds a second copy of the
+    # chunk's curves beside the engine's arrays
+    n_log = res.curve_f.shape[1]
+    step = max(1, CURVE_SLICE_POINTS // max(1, n_log))
+    for a in range(0, R, step):
+        table = _curves_table(problem, res, run_ids, steps_logged, slice(a, min(R, a + step)))
+        n_rows += table.num_rows
+        writer.write_table(table)
+    writer.close()
+    del res
+    return ChunkData(chunk.id, chunk.first_run, R, runs_bytes, sink.getvalue().to_pybytes(), n_rows,
+                     time.perf_counter() - t0)
 
-    def show(n):
-        with lock:
-            shown["runs"] += n
-            now = time.perf_counter()
-            if now - shown["at"] < 0.2 and shown["runs"] < total:
-                return
-            shown["at"] = now
-            elapsed = now - t0
-            width = 30
-            filled = int(width * shown["runs"] / max(total, 1))
-            print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {shown['runs']:,}/{total:,} runs  {elapsed:.1f} s",
-                  end="", file=sys.stderr, flush=True)
 
-    for group in groups:
-        opt, oc_index, init_index, repeat, hp, x0, keys = _group_arrays(spec, group)
-        R = len(x0)
-        problem = group.case.problem
-        tc = time.perf_counter()
-        from . import kernels
+# ------------------------------------------------------------ the tables
 
-        kernels.driver(problem.objective, opt)  # load (or generate) before timing the group
-        compile_s += time.perf_counter() - tc
-        res = engine.run_group(
-            problem, opt, x0, hp,
-            steps=spec.steps, log_every=spec.log_every, keys=keys,
-            noise=np.full(R, group.case.noise), batch=np.full(R, group.case.batch_size, np.int64),
-            targets=spec.targets, grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm,
-            threads=threads, chunk=chunk, on_chunk=show if progress else None,
-        )
-        run_ids = np.arange(group.first_run_id, group.first_run_id + R, dtype=np.int64)
-        runs_parts.append(_runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0))
-        if on_curves is not None:
-            # convert in slices so the long table never holds a second copy
-            # of the whole group's curves beside the engine's arrays
-            n_log = res.curve_f.shape[1]
-            step = max(1, CURVE_SLICE_POINTS // max(1, n_log))
-            for lo in range(0, R, step):
-                on_curves(_curves_table(problem, res, run_ids, steps_logged, slice(lo, min(R, lo + step))))
-        del res
-    if progress:
-        print(file=sys.stderr)
-    runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame()
-    runs = _finish_runs(runs, spec)
-    wall = time.perf_counter() - t0
-    return runs, {"wall_s": wall, "load_or_compile_s": compile_s, "groups": len(groups), "runs": int(total)}
+CURVES_SCHEMA = pa.schema([
+    ("run_id", pa.int64()), ("step", pa.int64()), ("f", pa.float64()), ("gap", pa.float64()),
+    ("grad_norm", pa.float64()), ("pos_x", pa.float64()), ("pos_y", pa.float64()),
+])
+
+# column kinds: pandas dtype and arrow type
+_KINDS = {
+    "int": (np.int64, pa.int64()),
+    "Int": ("Int64", pa.int64()),
+    "float": (np.float64, pa.float64()),
+    "bool": (np.bool_, pa.bool_()),
+    "boolean": ("boolean", pa.bool_()),
+    # names: dictionary-encoded, so every Parquet reader gives categoricals
+    "str": (object, pa.dictionary(pa.int32(), pa.string())),
+    "list": (object, pa.list_(pa.float64())),
+}
+
+
+def _value_kind(values: list) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+        return "float"
+    return "str"
+
+
+def runs_columns(spec: Spec) -> list[tuple[str, str]]:
+    """The runs table's columns and kinds: one schema for every part of a
+    sweep (columns that do not apply to a run hold nulls)."""
+    cols = [("run_id", "int"), ("objective", "str"), ("dim", "int")]
+    obj_vals: dict[str, list] = {}
+    for case in spec.objective_cases:
+        for k, v in case.problem.params.items():
+            obj_vals.setdefault(k, []).append(v)
+    n_cases = len(spec.objective_cases)
+    for k, vals in obj_vals.items():
+        kind = _value_kind(vals)
+        nullable = len(vals) < n_cases
+        kind = {"int": "Int", "bool": "boolean"}.get(kind, kind) if nullable else kind
+        cols.append((f"obj_{k}", kind))
+    cols += [("batch_size", "int"), ("grad_noise", "float"), ("optimizer", "str")]
+    opt_names = list(dict.fromkeys(oc.name for oc in spec.optimizer_cases))
+    seen = {}
+    for name in opt_names:
+        for h in optimizers_mod.get(name).hypers:
+            seen.setdefault(h.name, []).append(h.is_bool)
+    for h, flags in seen.items():
+        cols.append((h, ("bool" if len(flags) == len(opt_names) else "boolean") if all(flags) else "float"))
+    cols += [("init_scheme", "str"), ("init_index", "int"), ("repeat", "int"), ("seed", "int"),
+             ("x0", "list"), ("x_final", "list"), ("f_star", "float"), ("f_final", "float"), ("f_best", "float"),
+             ("gap_final", "float"), ("gap_best", "float"), ("grad_norm_final", "float"), ("steps_run", "int"),
+             ("status", "str"), ("diverged", "bool"), ("diverged_step", "Int"), ("converged_step", "Int"),
+             ("minimum_reached", "int"), ("nearest_minimum", "int"), ("minimum_distance", "float")]
+    cols += [(target_column(t), "Int") for t in sorted(spec.targets, reverse=True)]
+    return cols
+
+
+def runs_schema(spec: Spec) -> pa.Schema:
+    return pa.schema([(name, _KINDS[kind][1]) for name, kind in runs_columns(spec)])
+
+
+def _typed(values, kind: str, R: int):
+    dtype = _KINDS[kind][0]
+    if values is None:
+        if kind in ("str", "list"):
+            return np.full(R, None, dtype=object)
+        if kind == "float":
+            return np.full(R, np.nan)
+        return pd.array([pd.NA] * R, dtype=dtype)
+    if kind == "str":
+        return np.array([str(v) for v in values], dtype=object) if len(values) else np.empty(0, object)
+    if kind == "list":
+        return values
+    if kind == "Int":
+        arr = np.asarray(values, dtype=np.int64)
+        return pd.arrays.IntegerArray(arr, arr < 0)  # -1: never
+    if kind == "boolean":
+        return pd.array(np.asarray(values, dtype=bool), dtype="boolean")
+    return np.asarray(values, dtype=dtype)
 
 
 def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0) -> pd.DataFrame:
@@ -152,16 +270,15 @@ def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0
         "dim": np.full(R, problem.dim, np.int64),
     }
     for k, v in problem.params.items():
-        cols[f"obj_{k}"] = np.full(R, v, dtype=object if isinstance(v, str) else None)
+        cols[f"obj_{k}"] = np.full(R, v, dtype=object)
     cols["batch_size"] = np.full(R, group.case.batch_size, np.int64)
     cols["grad_noise"] = np.full(R, group.case.noise)
     cols["optimizer"] = np.full(R, group.optimizer, dtype=object)
     for h in opt.hypers:
-        vals = np.array([oc.values[h.name] for oc in group.opt_cases])[oc_index]
-        cols[h.name] = vals
+        cols[h.name] = np.array([oc.values[h.name] for oc in group.opt_cases])[oc_index]
     cols["init_scheme"] = np.full(R, spec.init.scheme, dtype=object)
-    cols["init_index"] = init_index.astype(np.int64)
-    cols["repeat"] = repeat.astype(np.int64)
+    cols["init_index"] = init_index
+    cols["repeat"] = repeat
     cols["seed"] = np.full(R, spec.seed, np.int64)
     cols["x0"] = list(x0)
     cols["x_final"] = list(res.x_final)
@@ -173,8 +290,7 @@ def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0
         cols["gap_best"] = res.f_best - f_star if np.isfinite(f_star) else np.full(R, np.nan)
     cols["grad_norm_final"] = res.grad_norm_final
     cols["steps_run"] = res.steps_run
-    status = np.array(engine.STATUS, dtype=object)[res.status]
-    cols["status"] = status
+    cols["status"] = np.array(engine.STATUS, dtype=object)[res.status]
     cols["diverged"] = np.isin(res.status, (2, 3))
     cols["diverged_step"] = np.where(cols["diverged"], res.steps_run, -1)
     cols["converged_step"] = res.converged_step
@@ -184,7 +300,8 @@ def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0
     cols["minimum_distance"] = dist
     for k, t in enumerate(sorted(spec.targets, reverse=True)):
         cols[target_column(t)] = res.target_steps[:, k]
-    return pd.DataFrame(cols)
+    # every column of the sweep's schema, in its order and dtype
+    return pd.DataFrame({name: _typed(cols.get(name), kind, R) for name, kind in runs_columns(spec)})
 
 
 def _nearest_minimum(problem, x_final: np.ndarray, diverged: np.ndarray):
@@ -205,28 +322,9 @@ def _nearest_minimum(problem, x_final: np.ndarray, diverged: np.ndarray):
     return nearest.astype(np.int64), np.where(np.isfinite(dist), dist, np.nan), reached.astype(np.int64)
 
 
-def _finish_runs(runs: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """Categoricals for names, nullable integers for 'never' (-1 in the engine)."""
-    if runs.empty:
-        return runs
-    for col in ("objective", "optimizer", "init_scheme", "status"):
-        runs[col] = runs[col].astype("category")
-    for col in runs.columns:
-        if col.startswith("obj_") and runs[col].dtype == object:
-            runs[col] = runs[col].astype("category")
-    bool_hypers = {h.name for name in runs["optimizer"].cat.categories for h in optimizers_mod.get(name).hypers
-                   if h.is_bool}
-    for col in bool_hypers:
-        runs[col] = runs[col].astype("boolean")
-    never = ["diverged_step", "converged_step"] + [target_column(t) for t in spec.targets]
-    for col in never:
-        runs[col] = runs[col].astype("Int64").mask(runs[col] < 0)
-    return runs
-
-
 def _curves_table(problem, res: engine.GroupResult, run_ids: np.ndarray, steps_logged: np.ndarray,
-                  rows: slice) -> pd.DataFrame:
-    """Long-format curves of the group's runs ``rows``."""
+                  rows: slice) -> pa.Table:
+    """Long-format curves of the chunk's runs ``rows``."""
     n_logged = res.n_logged[rows]
     R = len(n_logged)
     n_log = res.curve_f.shape[1]
@@ -238,17 +336,27 @@ def _curves_table(problem, res: engine.GroupResult, run_ids: np.ndarray, steps_l
     step[rows_stopped, n_logged[rows_stopped] - 1] = res.steps_run[rows][rows_stopped]
     rr, cc = np.nonzero(valid)
     abs_rr = rr + rows.start
-    cols = {
-        "run_id": run_ids[abs_rr],
-        "step": step[rr, cc].astype(np.int64),
-        "f": res.curve_f[abs_rr, cc],
-    }
+    f = res.curve_f[abs_rr, cc]
     with np.errstate(invalid="ignore"):
-        cols["gap"] = cols["f"] - problem.f_star if np.isfinite(problem.f_star) else np.full(len(rr), np.nan)
-    # one schema for every group: columns that do not apply hold NaN
+        gap = f - problem.f_star if np.isfinite(problem.f_star) else np.full(len(rr), np.nan)
+    # one schema for every chunk: columns that do not apply hold NaN
     nan = np.full(len(rr), np.nan)
-    cols["grad_norm"] = res.curve_g[abs_rr, cc] if res.curve_g.shape[1] else nan
     has_x = res.curve_x.shape[1] and problem.dim == 2
-    cols["pos_x"] = res.curve_x[abs_rr, cc, 0] if has_x else nan
-    cols["pos_y"] = res.curve_x[abs_rr, cc, 1] if has_x else nan
-    return pd.DataFrame(cols)
+    cols = [
+        run_ids[abs_rr],
+        step[rr, cc].astype(np.int64),
+        f,
+        gap,
+        res.curve_g[abs_rr, cc] if res.curve_g.shape[1] else nan,
+        res.curve_x[abs_rr, cc, 0] if has_x else nan,
+        res.curve_x[abs_rr, cc, 1] if has_x else nan,
+    ]
+    return pa.Table.from_arrays([pa.array(c) for c in cols], schema=CURVES_SCHEMA)
+
+
+def warm(spec: Spec, groups: list[Group]) -> float:
+    """Load (or compile) every kernel the sweep needs; seconds taken."""
+    t0 = time.perf_counter()
+    for g in groups:
+        kernels.driver(g.case.problem.objective, optimizers_mod.get(g.optimizer))
+    return time.perf_counter() - t0

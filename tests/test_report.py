@@ -5,10 +5,12 @@ import json
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import copy_results, one_part, rewrite_runs
 
 import optbench
 from optbench import ResultsError
@@ -45,10 +47,7 @@ def results(tmp_path_factory) -> Path:
 
 
 def _copy_tables(src: Path, dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    for name in ("runs.parquet", "curves.parquet", "manifest.json"):
-        shutil.copy2(src / name, dst / name)
-    return dst
+    return copy_results(src, dst)
 
 
 def _figure_names(folder: Path) -> set[str]:
@@ -119,7 +118,7 @@ def test_foreign_folder_with_hostile_names_and_any_objective_parameter(results, 
     runs["optimizer"] = runs["optimizer"].cat.rename_categories({"adam": bad_opt})
     # an activation-like parameter splits every objective instance in two sections
     runs["obj_activation"] = pd.Categorical(["relu" if i % 2 else "tanh" for i in runs["init_index"]])
-    runs.to_parquet(folder / "runs.parquet", index=False)
+    rewrite_runs(folder, runs)
     html = build_report(folder, workers=1).read_text(encoding="utf-8")
     assert bad_obj not in html and bad_opt not in html and "<b>bold" not in html
     assert escape(bad_obj) in html and escape(bad_opt) in html
@@ -161,7 +160,7 @@ def test_parallel_drawing_gives_the_same_figures(results, tmp_path):
 @pytest.mark.parametrize(("damage", "workers"), [("missing", 1), ("truncated", 1), ("pages", 1), ("pages", 2)])
 def test_damaged_curves_name_the_file_and_write_nothing(results, tmp_path, damage, workers):
     folder = _copy_tables(results, tmp_path / damage)
-    curves = folder / "curves.parquet"
+    curves = one_part(folder, "curves.parquet")
     if damage == "missing":
         curves.unlink()
     elif damage == "truncated":
@@ -170,6 +169,11 @@ def test_damaged_curves_name_the_file_and_write_nothing(results, tmp_path, damag
         raw = bytearray(curves.read_bytes())
         raw[8:len(raw) // 2] = b"\x00" * (len(raw) // 2 - 8)
         curves.write_bytes(bytes(raw))
+    if damage == "pages":  # a folder edited after it was written, its records made to match
+        path = folder / "chunks" / f"{curves.name[len('part-'):-len('.parquet')]}.json"
+        record = json.loads(path.read_text())
+        record["files"][f"curves.parquet/{curves.name}"] = {"bytes": len(raw), "crc32": zlib.crc32(bytes(raw))}
+        path.write_text(json.dumps(record))
     with pytest.raises(ResultsError, match=re.escape(str(curves))):
         build_report(folder, workers=workers)  # 2: the error comes back from a drawing process
     assert not (folder / "report.html").exists() and not (folder / "plots").exists()
@@ -178,7 +182,8 @@ def test_damaged_curves_name_the_file_and_write_nothing(results, tmp_path, damag
 @pytest.mark.parametrize("name", ["runs.parquet", "manifest.json"])
 def test_damaged_tables_give_one_line_cli_errors(results, tmp_path, capsys, name):
     folder = _copy_tables(results, tmp_path / "bad")
-    (folder / name).write_text("not a table")
+    target = one_part(folder, name) if name.endswith(".parquet") else folder / name
+    target.write_text("not a table")
     assert main(["report", str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("optbench: error: ") and name in err and "Traceback" not in err

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import one_part
 
 import optbench
 from optbench import SpecError
@@ -98,19 +100,23 @@ def test_skip_invalid_counts_what_it_skipped():
 def test_run_writes_tables_and_refuses_a_different_spec(tmp_path):
     res = optbench.run(BASE, out=tmp_path, report=False)
     folder = tmp_path / "t"
-    assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "manifest.json"}
+    assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "chunks", "manifest.json"}
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1 and manifest["n_runs"] == 8
+    assert manifest["schema_version"] == 2 and manifest["n_runs"] == 8 and manifest["state"] == "complete"
     loaded = optbench.load(folder)
     pd.testing.assert_frame_equal(loaded.runs, res.runs)
     assert loaded.runs["optimizer"].dtype == "category" and loaded.runs["status"].dtype == "category"
+    # any Parquet reader sees the same tables, names as categoricals
+    plain = pd.read_parquet(folder / "runs.parquet")
+    assert plain["optimizer"].dtype == "category" and len(plain) == 8
     assert set(loaded.curves["run_id"]) == set(range(8))
-    before = (folder / "runs.parquet").read_bytes()
+    before = {p.name: p.read_bytes() for p in (folder / "runs.parquet").iterdir()}
     with pytest.raises(SpecError, match="different spec"):
         optbench.run(BASE.replace("steps = 20", "steps = 21"), out=tmp_path, report=False)
-    assert (folder / "runs.parquet").read_bytes() == before
+    assert {p.name: p.read_bytes() for p in (folder / "runs.parquet").iterdir()} == before
     optbench.run(BASE.replace("steps = 20", "steps = 21"), out=tmp_path, report=False, overwrite=True)
     assert optbench.load(folder).runs["steps_run"].max() == 21
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no lock or old folder left
 
 
 def test_tables_identical_across_numba_thread_counts(tmp_path):
@@ -146,11 +152,17 @@ def test_load_of_a_missing_or_corrupt_folder_names_the_file(tmp_path):
         optbench.load(tmp_path / "nope")
     optbench.run(BASE, out=tmp_path, report=False)
     folder = tmp_path / "t"
-    (folder / "curves.parquet").write_bytes(b"not parquet")
-    with pytest.raises(optbench.ResultsError, match="curves.parquet"):
+    part = one_part(folder, "curves.parquet")
+    part.write_bytes(b"not parquet")
+    with pytest.raises(optbench.ResultsError, match=re.escape(f"{part}: truncated or changed")):
         optbench.load(folder)
-    (folder / "runs.parquet").unlink()
-    with pytest.raises(optbench.ResultsError, match="runs.parquet: missing"):
+    runs_part = one_part(folder, "runs.parquet")
+    runs_part.unlink()
+    with pytest.raises(optbench.ResultsError, match=re.escape(f"{runs_part}: missing")):
+        optbench.load(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}))
+    with pytest.raises(optbench.ResultsError, match="schema version 1; this optbench reads version 2"):
         optbench.load(folder)
 
 
@@ -162,4 +174,4 @@ def test_a_second_writer_of_the_same_folder_is_refused(tmp_path):
     assert not (tmp_path / "t").exists()
     lock.write_text("999999999")  # stale lock of a dead process: taken over
     optbench.run(BASE, out=tmp_path, report=False)
-    assert (tmp_path / "t" / "runs.parquet").exists() and not lock.exists()
+    assert (tmp_path / "t" / "runs.parquet").is_dir() and not lock.exists()

@@ -29,14 +29,13 @@ def step_grid(manifest: dict, cap: int) -> np.ndarray | None:
     return grid
 
 
-def read(folder, run_ids, columns, steps: np.ndarray | None = None) -> pd.DataFrame:
+def read(results: storage.Results, run_ids, columns, steps: np.ndarray | None = None) -> pd.DataFrame:
+    """Rows of ``run_ids`` (at ``steps``, if given): only the chunk parts that
+    hold those runs are opened, with both filters pushed into the read."""
     ids = sorted({int(i) for i in run_ids})
     if not ids:
         return pd.DataFrame(columns=columns)
-    filters = [("run_id", "in", ids)]
-    if steps is not None:
-        filters.append(("step", "in", [int(s) for s in steps]))
-    return storage.read_table(folder, storage.CURVES, columns=columns, filters=filters)
+    return results.curves_for(ids, columns=columns, steps=steps)
 
 
 def aligned(curves: pd.DataFrame, run_ids, column: str, diverged: np.ndarray,

@@ -176,6 +176,7 @@ class ReportData:
     hypers: dict  # optimizer -> its hyperparameter columns
     stats: dict = field(default_factory=dict)  # case_id -> per-setting stats, best first
     targets: list = field(default_factory=list)
+    results: storage.Results | None = None  # the checked folder: curves are read from its parts
 
     def variant(self, vid: int) -> Variant:
         return self.variants[vid]
@@ -388,7 +389,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
                                    or _differs(sub, h)),
             })
     settings = pd.DataFrame(setting_rows).set_index("setting_id")
-    data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets)
+    data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets, results=results)
     for case in cases:
         data.stats[case.id] = setting_stats(data, case)
     return data

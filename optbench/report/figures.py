@@ -208,7 +208,7 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
         return None
     grid = curves_mod.step_grid(data.manifest, CURVE_POINTS)
     value_col = "gap" if case.metric == "gap" else "f"
-    cur = curves_mod.read(data.folder, runs["run_id"], ["run_id", "step", value_col], grid)
+    cur = curves_mod.read(data.results, runs["run_id"], ["run_id", "step", value_col], grid)
     floor = _floor(data)
     series = []
     for sid, label, color, ls in lines:
@@ -558,7 +558,7 @@ def trajectories(data: ReportData, case: Case) -> Plot | None:
     init_ids = inits["init_index"].to_numpy()[chosen]
     sel = runs[runs["init_index"].isin(init_ids)]
     grid = curves_mod.step_grid(data.manifest, PATH_POINTS)
-    cur = curves_mod.read(data.folder, sel["run_id"], ["run_id", "step", "pos_x", "pos_y"], grid)
+    cur = curves_mod.read(data.results, sel["run_id"], ["run_id", "step", "pos_x", "pos_y"], grid)
     if cur.empty or not np.isfinite(cur["pos_x"].to_numpy(float)).any():
         return None
     extent = _extent(case, x0)
