@@ -154,11 +154,19 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         raise SpecError(f"--workers must be a positive number of worker processes, got {workers!r}")
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
-    with folder_lock(folder):
+    check_disk(spec, folder)  # before anything is created or replaced
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler is not None or workers is not None:
+            from .distributed import connect
+
+            # the cluster first: an unreachable scheduler (or no dask) writes nothing
+            client = stack.enter_context(connect(scheduler, workers))
+        stack.enter_context(folder_lock(folder))
         store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
         for line in notes:
             print(f"optbench: {line}", file=sys.stderr)
-        _sweep(spec, store, done, quiet=quiet, threads=threads, scheduler=scheduler, workers=workers)
+        _sweep(spec, store, done, quiet=quiet, threads=threads, client=client)
     results = load(folder)
     if report:
         from .report import build_report
@@ -171,6 +179,11 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
     """The folder to write, its finished chunks, and lines to tell the user."""
     notes: list[str] = []
     code = code_digest()
+    # leftovers of a writer killed while creating or replacing this folder
+    # (we hold the lock: nobody else is writing them)
+    for pattern in (f".{folder.name}.new-*", f".{folder.name}.replaced-*"):
+        for stale in folder.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
     if folder.exists() and not folder.is_dir():
         raise SpecError(f"output {str(folder)!r} exists and is not a folder")
     if folder.exists() and any(folder.iterdir()):
@@ -209,7 +222,6 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
     groups = plan(spec)
     size = chunk_runs or default_chunk_runs(spec)
     chunks = chunk_plan(groups, size)
-    check_disk(spec, folder)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "name": spec.name,
@@ -231,8 +243,15 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
     return SweepFolder.create(folder, manifest), {}, notes
 
 
+def _tree_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def check_disk(spec: Spec, folder: Path) -> None:
-    """Refuse a sweep whose tables would not fit on the output's disk."""
+    """Refuse a sweep whose tables would not fit on the output's disk (what
+    a folder being resumed or replaced already holds counts as free)."""
     from .engine import log_steps
 
     n_log = len(log_steps(spec.steps, spec.log_every))
@@ -242,7 +261,7 @@ def check_disk(spec: Spec, folder: Path) -> None:
     probe = folder
     while not probe.exists():
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    free = shutil.disk_usage(probe).free + _tree_bytes(folder)
     if need > 0.95 * free:
         raise SpecError(
             f"the sweep needs about {need / 2**30:.1f} GiB on disk ({spec.n_runs:,} runs x {n_log:,} logged steps) "
@@ -251,7 +270,7 @@ def check_disk(spec: Spec, folder: Path) -> None:
         )
 
 
-def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, scheduler, workers) -> None:
+def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, client) -> None:
     manifest = store.manifest
     groups = plan(spec)
     chunks = chunk_plan(groups, manifest["chunk_runs"])
@@ -270,11 +289,11 @@ def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, 
 
     compile_s = 0.0
     try:
-        if todo and (scheduler is not None or workers is not None):
-            from .distributed import run_dask
+        if todo and client is not None:
+            from .distributed import run_chunks
 
-            run_dask(spec, todo, manifest["chunk_runs"], write, scheduler=scheduler, workers=workers, threads=threads,
-                     on_chunk=lambda data: progress.add(data.n_runs))
+            run_chunks(client, spec, todo, manifest["chunk_runs"], write, threads=threads,
+                       on_chunk=lambda data: progress.add(data.n_runs))
         elif todo:
             compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})])
             for chunk in todo:
@@ -296,7 +315,7 @@ def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, 
             "compute_s": float(sum(r["wall_s"] for r in records.values())),
             "chunks_run": len(todo),
             "chunks_resumed": len(done),
-            "backend": "dask" if (scheduler is not None or workers is not None) else "local",
+            "backend": "dask" if client is not None else "local",
         },
     })
 

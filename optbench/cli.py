@@ -135,7 +135,7 @@ def cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="optbench", description=__doc__.splitlines()[0])
+    p = _Parser(prog="optbench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a sweep spec and write its results folder")
@@ -179,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_check)
     return p
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with optbench's one-line errors (usage on --help only)."""
+
+    def error(self, message: str):
+        print(f"optbench: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def main(argv=None) -> int:

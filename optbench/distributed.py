@@ -18,6 +18,7 @@ thread-local, so neither could do this from outside the task.)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -73,11 +74,11 @@ def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | No
     return compute_chunk(spec, chunks[chunk_id], groups, threads=threads)
 
 
-def run_dask(spec, todo: list, chunk_runs: int, write: Callable[[ChunkData], None], *, scheduler: str | None = None,
-             workers: int | None = None, threads: int | None = None,
-             on_chunk: Callable[[ChunkData], None] | None = None) -> None:
-    """Compute the chunks ``todo`` (of a plan made with ``chunk_runs``) on
-    Dask and ``write`` each as it completes."""
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None):
+    """A Dask client: of a new local cluster of ``workers`` processes, or of
+    the existing cluster at ``scheduler``.  Closed (and the local cluster
+    shut down) on exit."""
     distributed = _import_distributed()
     cluster = None
     try:
@@ -98,41 +99,51 @@ def run_dask(spec, todo: list, chunk_runs: int, write: Callable[[ChunkData], Non
             cluster.close()
         raise
     try:
-        info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
-        addresses = list(info.get("workers", {}))
-        if not addresses:
-            client.wait_for_workers(1, timeout=60)
-            info = client.scheduler_info()
-            addresses = list(info.get("workers", {}))
-        per_host: dict[str, int] = {}
-        for a in addresses:
-            host = a.rsplit(":", 1)[0]
-            per_host[host] = per_host.get(host, 0) + 1
-        spec_json = json.dumps(spec.raw, sort_keys=True)
-        digest = spec_digest(spec.raw)
-        pending = list(todo)
-        window = max(2, 2 * len(addresses))
-        futures = distributed.as_completed()
-
-        def submit(chunk):
-            futures.add(client.submit(chunk_task, spec_json, chunk_runs, chunk.id, threads, per_host,
-                                      key=f"optbench-{digest}-{chunk_runs}-chunk-{chunk.id}", pure=False,
-                                      retries=2))
-
-        for _ in range(min(window, len(pending))):
-            submit(pending.pop(0))
-        for fut in futures:
-            data = fut.result()
-            fut.release()
-            write(data)
-            if on_chunk is not None:
-                on_chunk(data)
-            if pending:
-                submit(pending.pop(0))
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_chunks(client, spec, todo: list, chunk_runs: int, write: Callable[[ChunkData], None], *,
+               threads: int | None = None, on_chunk: Callable[[ChunkData], None] | None = None) -> None:
+    """Compute the chunks ``todo`` (of a plan made with ``chunk_runs``) on
+    the cluster of ``client`` and ``write`` each as it completes."""
+    distributed = _import_distributed()
+    info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+    addresses = list(info.get("workers", {}))
+    if not addresses:
+        client.wait_for_workers(1, timeout=60)
+        info = client.scheduler_info()
+        addresses = list(info.get("workers", {}))
+    per_host: dict[str, int] = {}
+    for a in addresses:
+        host = a.rsplit(":", 1)[0]
+        per_host[host] = per_host.get(host, 0) + 1
+    spec_json = json.dumps(spec.raw, sort_keys=True)
+    digest = spec_digest(spec.raw)
+    pending = list(todo)
+    # a bounded window of tasks in flight: results (Parquet bytes) never pile
+    # up in the client's memory faster than they are written
+    window = max(2, 2 * len(addresses))
+    futures = distributed.as_completed()
+
+    def submit(chunk):
+        futures.add(client.submit(chunk_task, spec_json, chunk_runs, chunk.id, threads, per_host,
+                                  key=f"optbench-{digest}-{chunk_runs}-chunk-{chunk.id}", pure=False,
+                                  retries=2))
+
+    for _ in range(min(window, len(pending))):
+        submit(pending.pop(0))
+    for fut in futures:
+        data = fut.result()
+        fut.release()
+        write(data)
+        if on_chunk is not None:
+            on_chunk(data)
+        if pending:
+            submit(pending.pop(0))
 
 
 def _takes_n_workers(client) -> bool:

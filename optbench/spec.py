@@ -45,7 +45,8 @@ INIT_FIELDS = {"scheme", "count", "points", "std"}
 INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_RUNS = 50_000_000
-RUN_BYTES = 200  # per run, in the runs table and engine arrays (beyond x0/x_final)
+RUN_BYTES = 400  # per run, in the runs table in memory (beyond x0 / x_final)
+LIST_BYTES = 120  # per run and list column (x0, x_final): a NumPy array object beside its numbers
 
 
 @dataclass(frozen=True)
@@ -384,24 +385,36 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
 
 
 def check_size(spec: Spec) -> None:
-    """Refuse grids whose tables would not fit in memory, before running."""
+    """Refuse, before running, a grid whose memory would not fit.
+
+    A sweep streams its curves to disk chunk by chunk, so memory holds one
+    chunk's arrays (the engine's, the table built from them and its Parquet
+    bytes: about three copies of the chunk's logged points) and, once the
+    sweep is done, the runs table (one row per run, x0 and x_final as
+    lists).  The disk the tables need is checked against the output folder
+    when the sweep starts (:func:`optbench.api.check_disk`)."""
+    from .sweep import default_chunk_runs  # sweep imports this module
+
     n_runs = spec.n_runs
     if n_runs > MAX_RUNS:
         raise SpecError(f"the grid has {n_runs:,} runs; the limit is {MAX_RUNS:,}")
-    n_log = spec.steps // spec.log_every + 2
-    per_run = RUN_BYTES
-    curve_bytes = 0
+    n_log = len(range(0, spec.steps + 1, spec.log_every)) + 1
+    chunk = min(n_runs, default_chunk_runs(spec))
+    worst_chunk = 0
+    runs_bytes = 0
     for case in spec.objective_cases:
         runs = spec.n_inits(case.problem) * len(spec.optimizer_cases) * spec.repeats
-        cols = 3 + (2 if case.problem.dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
-        curve_bytes += runs * n_log * 8 * cols
-        per_run += 0
-    need = n_runs * per_run + curve_bytes
+        dim = case.problem.dim
+        cols = 3 + (dim if dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
+        worst_chunk = max(worst_chunk, min(runs, chunk) * (n_log * 8 * (3 * cols + 2) + 16 * dim))
+        runs_bytes += runs * (RUN_BYTES + 2 * (8 * dim + LIST_BYTES))
+    need = runs_bytes + worst_chunk
     avail = available_memory()
     if need > 0.8 * avail:
         raise SpecError(
-            f"the grid needs about {need / 2**30:.1f} GiB for its tables ({n_runs:,} runs x {n_log:,} logged steps) "
-            f"but {avail / 2**30:.1f} GiB are available; raise log_every or reduce the grid"
+            f"the grid needs about {need / 2**30:.1f} GiB of memory ({n_runs:,} runs in the runs table, chunks of "
+            f"{chunk:,} runs x {n_log:,} logged steps) but {avail / 2**30:.1f} GiB are available; "
+            f"raise log_every or reduce the grid"
         )
 
 

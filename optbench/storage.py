@@ -70,6 +70,7 @@ class ChunkData:
     curves: bytes  # a Parquet file
     n_curve_rows: int
     wall_s: float
+    threads: int = 1  # threads the chunk ran on (a fact about the machine, not the numbers)
 
 
 # ------------------------------------------------------------ atomic writes
@@ -155,10 +156,20 @@ class SweepFolder:
 
     @classmethod
     def create(cls, folder: Path, manifest: dict) -> SweepFolder:
+        """Make the folder whole or not at all: built under a hidden sibling
+        name (sub-folders and manifest) and renamed into place, so a process
+        killed here never leaves a folder without its manifest."""
         folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.parent / f".{folder.name}.new-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
         for sub in (RUNS, CURVES, CHUNKS):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        write_manifest(folder, manifest)
+            (tmp / sub).mkdir(parents=True)
+        write_manifest(tmp, manifest)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # an empty folder the user made: take its place
+        os.replace(tmp, folder)
+        _fsync_dir(folder.parent)
         return cls(folder, manifest)
 
     def finished(self, verify: bool = True) -> tuple[dict[int, dict], list[str]]:
@@ -199,6 +210,7 @@ class SweepFolder:
             "n_runs": data.n_runs,
             "n_curve_rows": data.n_curve_rows,
             "wall_s": data.wall_s,
+            "threads": data.threads,
             "files": files,
         }
         write_atomic(self.folder / CHUNKS / record_name(data.chunk), json.dumps(record, indent=1).encode())
@@ -266,10 +278,24 @@ class Results:
     @property
     def runs(self) -> pd.DataFrame:
         if self._runs is None:
-            if self.path is None:
-                raise ResultsError("these results have no folder on disk")
-            self._runs = finish_runs(_read_parts(self._parts(RUNS)), self.manifest)
+            self._runs = self.read_runs()
         return self._runs
+
+    def read_runs(self, exclude=()) -> pd.DataFrame:
+        """The runs table without the columns ``exclude`` (read from disk
+        each call: e.g. without ``x_final`` when only summaries are needed)."""
+        if self.path is None:
+            raise ResultsError("these results have no folder on disk")
+        parts = self._parts(RUNS)
+        columns = None
+        if exclude and parts:
+            try:
+                names = pq.read_schema(parts[0]).names
+            except (OSError, pa.ArrowException, ValueError) as exc:
+                raise ResultsError(f"{parts[0]}: unreadable or corrupt parquet ({exc.__class__.__name__}: {exc}); "
+                                   f"{RESUME_HINT}") from None
+            columns = [c for c in names if c not in set(exclude)]
+        return finish_runs(_read_parts(parts, columns=columns), self.manifest)
 
     @property
     def curves(self) -> pd.DataFrame:

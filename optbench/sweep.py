@@ -85,8 +85,9 @@ def plan(spec: Spec) -> list[Group]:
 
 
 def default_chunk_runs(spec: Spec) -> int:
+    """About ``CHUNK_POINTS`` logged points per chunk (at least one run)."""
     n_log = len(engine.log_steps(spec.steps, spec.log_every))
-    return int(min(MAX_CHUNK_RUNS, max(64, CHUNK_POINTS // n_log)))
+    return int(min(MAX_CHUNK_RUNS, max(1, CHUNK_POINTS // n_log)))
 
 
 def chunk_plan(groups: list[Group], chunk_runs: int) -> list[Chunk]:
@@ -146,6 +147,7 @@ def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *
     opt, oc_index, init_index, repeat, hp, x0, keys = _chunk_arrays(spec, group, chunk.lo, chunk.hi)
     R = len(x0)
     problem = group.case.problem
+    threads = engine.default_threads() if threads is None else max(1, int(threads))
     res = engine.run_group(
         problem, opt, x0, hp,
         steps=spec.steps, log_every=spec.log_every, keys=keys,
@@ -172,7 +174,7 @@ def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *
     writer.close()
     del res
     return ChunkData(chunk.id, chunk.first_run, R, runs_bytes, sink.getvalue().to_pybytes(), n_rows,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, threads)
 
 
 # ------------------------------------------------------------ the tables

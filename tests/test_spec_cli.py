@@ -69,7 +69,8 @@ BAD = [
     (BASE.replace("count = 2", 'scheme = "spiral"'),
      "init.scheme is 'spiral'; allowed: uniform, normal, grid, points, zeros"),
     (BASE.replace("count = 2", 'scheme = "points"\npoints = [[1.0, 2.0, 3.0]]'), "init.points[0] has 3 coordinates"),
-    (BASE.replace("steps = 20", "steps = 10000000").replace("count = 2", "count = 1000000"), "GiB"),
+    (BASE.replace("steps = 20", "steps = 100\nrepeats = 10").replace("count = 2", "count = 1000000"),
+     "GiB of memory"),
 ]
 
 
@@ -175,3 +176,16 @@ def test_a_second_writer_of_the_same_folder_is_refused(tmp_path):
     lock.write_text("999999999")  # stale lock of a dead process: taken over
     optbench.run(BASE, out=tmp_path, report=False)
     assert (tmp_path / "t" / "runs.parquet").is_dir() and not lock.exists()
+
+
+def test_a_sweep_larger_than_the_free_disk_is_refused_before_anything_is_written(tmp_path, capsys):
+    # 4e6 runs x 1e6 logged steps: petabytes of curves, though each chunk fits in memory
+    text = BASE.replace("steps = 20", "steps = 1000000").replace("count = 2", "count = 1000000")
+    load_spec(text)  # valid as a spec
+    path = tmp_path / "big.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GiB on disk" in err[0] and "are free" in err[0]
+    assert not out.exists()

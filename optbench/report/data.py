@@ -198,6 +198,9 @@ class ReportData:
 def load(folder) -> tuple[storage.Results, Path]:
     folder = Path(folder)
     results = storage.load(folder)
+    # the report never draws final points: leave their lists on disk (a
+    # million-run sweep's x_final is ~120 MB as NumPy objects)
+    results._runs = results.read_runs(exclude=("x_final",))
     missing = [c for c in REQUIRED if c not in results.runs.columns]
     if missing:
         raise ResultsError(f"{folder / storage.RUNS}: missing column(s) {', '.join(missing)}; "
@@ -258,7 +261,7 @@ def _problem(objective: str, dim: int, params: dict):
 
 
 def prepare(results: storage.Results, folder: Path) -> ReportData:
-    runs = results.runs.copy()
+    runs = results.runs  # loaded for the report alone (see load): columns are added in place
     manifest = results.manifest
     obj_cols = [c for c in runs.columns if c.startswith("obj_")]
     target_cols = [c for c in runs.columns if c.startswith("steps_to_")]

@@ -1,0 +1,304 @@
+"""Streamed sweeps: chunks on disk, resume after SIGKILL or Ctrl-C, checks on read, Dask.
+
+Every comparison is exact: a resumed, re-run or distributed sweep must give
+the tables of an uninterrupted local run, row for row and bit for bit, and
+(for the same chunk size) the same bytes in every part file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import one_part
+
+import optbench
+from optbench import ResultsError, SpecError, storage
+from optbench.cli import main
+
+SPEC = """
+name = "stream"
+steps = 2000
+log_every = 1
+seed = 3
+targets = [1e-1, 1e-4]
+[[objectives]]
+name = "himmelblau"
+[[objectives]]
+name = "rosenbrock"
+dim = 2
+grad_noise = [0.0, 0.1]
+[init]
+count = 32
+[[optimizers]]
+name = "sgd"
+lr = { logspace = [-4, -2, 3] }
+momentum = [0.0, 0.9]
+[[optimizers]]
+name = "adam"
+lr = [1e-2, 1e-1]
+"""
+CHUNK = 16  # 768 runs: 48 chunks of ~60 ms each
+SMALL = SPEC.replace("steps = 2000", "steps = 300").replace("count = 32", "count = 6")  # 144 runs
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "stream.toml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted local run every other run is compared with."""
+    out = tmp_path_factory.mktemp("reference")
+    return optbench.run(SPEC, out=out, report=False, chunk_runs=CHUNK).path
+
+
+def _parts(folder: Path) -> dict[str, bytes]:
+    return {f"{sub}/{p.name}": p.read_bytes() for sub in (storage.RUNS, storage.CURVES)
+            for p in sorted((folder / sub).glob("part-*.parquet"))}
+
+
+def assert_same_results(folder: Path, ref: Path, same_parts: bool = True) -> None:
+    a, b = optbench.load(folder), optbench.load(ref)
+    pd.testing.assert_frame_equal(a.runs, b.runs, check_exact=True)
+    pd.testing.assert_frame_equal(a.curves, b.curves, check_exact=True)
+    if same_parts:
+        assert _parts(folder) == _parts(ref)
+    assert not [p for p in folder.rglob(".*")], "temporary files left behind"
+
+
+def _cli(spec_file: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "optbench.cli", "run", str(spec_file), "--out", str(out), "--no-report",
+         "--chunk-runs", str(CHUNK), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.002)
+    raise AssertionError("timed out waiting for the sweep")
+
+
+def _n_records(folder: Path) -> int:
+    d = folder / storage.CHUNKS
+    return len(list(d.glob("[0-9]*.json"))) if d.is_dir() else 0
+
+
+def test_sigkill_at_random_points_and_resume_gives_identical_tables(spec_file, reference, tmp_path):
+    out = tmp_path / "out"
+    folder = out / "stream"
+    n_chunks = len(json.loads((reference / storage.MANIFEST).read_text())["chunks"])
+    rng = random.Random(20261201)
+    # kill points: as soon as the folder appears (manifest being written or
+    # just written), then after a random number of finished chunks plus a
+    # random fraction of a chunk's time (mid-compute, mid-write, mid-rename)
+    kills = [0] + sorted(rng.sample(range(1, n_chunks - 1), 4))
+    killed_mid_sweep = 0
+    for k in kills:
+        proc = _cli(spec_file, out)
+        if k == 0:
+            reached = _wait_for(lambda: folder.exists(), proc)
+        else:
+            reached = _wait_for(lambda k=k: _n_records(folder) >= k, proc)
+            time.sleep(rng.uniform(0.0, 0.08))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if reached and proc.returncode == -signal.SIGKILL and _n_records(folder) < n_chunks:
+            killed_mid_sweep += 1
+            with pytest.raises(ResultsError, match="unfinished"):
+                optbench.load(folder)
+    assert killed_mid_sweep >= 3, "the sweep finished before it could be killed; make it longer"
+    # the folder of a killed sweep is consistent: what finished reads back
+    partial = storage.load(folder, partial=True)
+    assert 0 < len(partial.records) < n_chunks
+    done = partial.runs
+    ref_runs = optbench.load(reference).runs
+    ref_runs = ref_runs[ref_runs["run_id"].isin(done["run_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(done.reset_index(drop=True), ref_runs, check_dtype=False, check_categorical=False,
+                                  check_exact=True)
+    # resume to the end (a lock left by the killed process is taken over)
+    proc = _cli(spec_file, out)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "chunks already done" in err
+    assert_same_results(folder, reference)
+    manifest = json.loads((folder / storage.MANIFEST).read_text())
+    assert manifest["state"] == "complete" and manifest["timing"]["chunks_resumed"] > 0
+
+
+def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(spec_file, reference, tmp_path):
+    out = tmp_path / "out"
+    folder = out / "stream"
+    proc = _cli(spec_file, out)
+    assert _wait_for(lambda: _n_records(folder) >= 5, proc)
+    # a second writer while the first one runs is refused, and writes nothing
+    with pytest.raises(SpecError, match="being written by another optbench run"):
+        optbench.run(spec_file, out=out, report=False, chunk_runs=CHUNK)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    line = err.strip().splitlines()[-1]
+    assert "interrupted" in line and "chunks are finished and kept" in line and "again to resume" in line
+    assert "Traceback" not in err
+    partial = storage.load(folder, partial=True)
+    assert 5 <= len(partial.records) < len(partial.manifest["chunks"])
+    assert not (out / ".stream.lock").exists()
+    res = optbench.run(spec_file, out=out, report=False)  # resumes with the folder's chunk size
+    assert res.manifest["timing"]["chunks_resumed"] >= 5
+    assert_same_results(folder, reference)
+
+
+def test_a_damaged_part_is_named_on_read_and_only_its_chunk_is_rerun(reference, tmp_path, capsys):
+    folder = tmp_path / "stream"
+    import shutil
+
+    shutil.copytree(reference, folder)
+    victim = sorted((folder / storage.CURVES).glob("part-*.parquet"))[7]
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte, same size
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(ResultsError, match=rf"{victim}: corrupt \(CRC-32"):
+        optbench.load(folder)
+    runs_part = one_part(folder, storage.RUNS)
+    runs_part.write_bytes(runs_part.read_bytes()[:100])  # truncated
+    with pytest.raises(ResultsError, match=rf"{runs_part}: truncated"):
+        optbench.load(folder)
+    spec_path = tmp_path / "stream.toml"
+    spec_path.write_text(SPEC)
+    assert main(["run", str(spec_path), "--out", str(tmp_path), "--no-report", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"re-running: {victim}" in err and f"re-running: {runs_part}" in err
+    manifest = json.loads((folder / storage.MANIFEST).read_text())
+    assert manifest["timing"]["chunks_run"] == 2
+    assert_same_results(folder, reference)
+
+
+def test_a_changed_spec_or_schema_is_refused_never_mixed(spec_file, reference, tmp_path):
+    import shutil
+
+    folder = tmp_path / "stream"
+    shutil.copytree(reference, folder)
+    (folder / storage.CHUNKS / storage.record_name(3)).unlink()  # an unfinished sweep
+    before = _parts(folder)
+    changed = SPEC.replace("seed = 3", "seed = 4")
+    with pytest.raises(SpecError, match="holds results of a different spec; pass --overwrite"):
+        optbench.run(changed, out=tmp_path, report=False)
+    assert _parts(folder) == before
+    manifest = json.loads((folder / storage.MANIFEST).read_text())
+    (folder / storage.MANIFEST).write_text(json.dumps({**manifest, "schema_version": 1}))
+    with pytest.raises(SpecError, match="cannot resume .*schema version 1"):
+        optbench.run(SPEC, out=tmp_path, report=False)
+    res = optbench.run(changed, out=tmp_path, report=False, overwrite=True)
+    assert res.runs["seed"].unique().tolist() == [4]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_memory_is_bounded_by_the_chunk_not_the_sweep(tmp_path):
+    """Peak RSS of a sweep with 40x the runs grows by far less than its curves."""
+    code = ("import resource, sys, optbench; optbench.run(sys.argv[1], out=sys.argv[2], report=False); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    rss = {}
+    for count in (8, 320):
+        spec = SMALL.replace("count = 6", f"count = {count}").replace("steps = 300", "steps = 2000")
+        path = tmp_path / f"m{count}.toml"
+        path.write_text(spec)
+        done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / f"o{count}")],
+                              capture_output=True, text=True, check=True)
+        rss[count] = int(done.stdout.split()[-1]) * 1024
+    n_runs = 320 * 24
+    curves_bytes = n_runs * 2001 * 7 * 8  # the big sweep's curves as float64 columns: ~860 MB
+    assert rss[320] - rss[8] < curves_bytes / 4, (rss, curves_bytes)
+
+
+# ------------------------------------------------------------------ Dask
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install -e '.[dask]'")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of 2 worker processes for the module."""
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def small_reference(tmp_path_factory) -> Path:
+    return optbench.run(SMALL, out=tmp_path_factory.mktemp("small"), report=False, chunk_runs=10).path
+
+
+def test_dask_on_two_workers_one_worker_and_locally_gives_identical_tables(cluster, small_reference, tmp_path):
+    two = optbench.run(SMALL, out=tmp_path / "two", report=False, chunk_runs=10,
+                       scheduler=cluster.scheduler_address)
+    assert two.manifest["timing"]["backend"] == "dask"
+    assert_same_results(two.path, small_reference)
+    # workers x threads never oversubscribe the host: 2 workers here, each
+    # with half the cores (at least one thread)
+    threads = {json.loads(p.read_text())["threads"] for p in (two.path / storage.CHUNKS).glob("*.json")}
+    assert threads == {max(1, len(os.sched_getaffinity(0)) // 2)}
+    one = optbench.run(SMALL, out=tmp_path / "one", report=False, chunk_runs=10, workers=1)
+    assert_same_results(one.path, small_reference)
+    # any chunk size: the same tables (the part files differ in number)
+    other = optbench.run(SMALL, out=tmp_path / "other", report=False, chunk_runs=7,
+                         scheduler=cluster.scheduler_address)
+    assert_same_results(other.path, small_reference, same_parts=False)
+    local = optbench.run(SMALL, out=tmp_path / "local", report=False, chunk_runs=33)
+    assert_same_results(local.path, small_reference, same_parts=False)
+
+
+def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, spec_file, reference, tmp_path):
+    """SIGKILL one worker process while chunks are in flight: the nanny
+    restarts it, Dask retries its tasks, the client writes each chunk once."""
+    import threading
+
+    client = distributed.Client(cluster)
+    try:
+        pids = list(client.run(os.getpid).values())
+    finally:
+        client.close()
+    folder = tmp_path / "stream"
+    killed = []
+
+    def killer():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _n_records(folder) < 4:
+            time.sleep(0.005)
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(_n_records(folder))
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    res = optbench.run(spec_file, out=tmp_path, report=False, chunk_runs=CHUNK, scheduler=cluster.scheduler_address)
+    t.join()
+    assert killed and killed[0] < len(res.manifest["chunks"])
+    assert_same_results(res.path, reference)
+
+
+def test_without_dask_the_option_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL)
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--workers", "2", "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "need Dask distributed" in err[0] and "pip install -e '.[dask]'" in err[0]
+    assert not (tmp_path / "o").exists()
