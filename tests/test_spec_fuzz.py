@@ -1,13 +1,20 @@
-"""Random and mutated specs: each one validates or gets a one-line SpecError."""
+"""Random and mutated specs: each one gets a one-line SpecError, or validates and runs to completion."""
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import json
 import math
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import optbench
 from optbench import SpecError
+from optbench.cli import main
 from optbench.spec import load_spec
 
 VALID = {
@@ -54,6 +61,9 @@ def _set(root, path, value):
     node[path[-1]] = value
 
 
+RUN_BUDGET = 200_000  # run-steps: valid specs up to this size are also run
+
+
 def _check(raw):
     try:
         spec = load_spec(raw)
@@ -63,6 +73,54 @@ def _check(raw):
         return
     assert spec.n_runs >= 1
     assert all(math.isfinite(oc.values["lr"]) and oc.values["lr"] >= 0 for oc in spec.optimizer_cases)
+    if spec.n_runs * spec.steps > RUN_BUDGET:
+        return
+    # a spec that validates also runs: through the CLI, to completion, and
+    # reads back (any failure here is a traceback, never a one-line error)
+    with tempfile.TemporaryDirectory() as tmp:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            path = Path(tmp) / "spec.json.toml"
+            path.write_text(_toml(raw))
+            rc = main(["run", str(path), "--out", str(Path(tmp) / "out"), "--no-report", "--quiet"])
+        assert rc == 0, err.getvalue()
+        res = optbench.load(Path(tmp) / "out" / spec.name)
+        assert len(res.runs) == spec.n_runs and res.runs["run_id"].tolist() == list(range(spec.n_runs))
+
+
+def _toml(node, table=""):
+    """The spec dict as TOML text (enough for what validates: tables, arrays
+    of tables, scalars, lists)."""
+    lines, subtables = [], []
+    for k, v in node.items():
+        key = json.dumps(k)
+        if isinstance(v, dict) and table != "__inline__":
+            subtables.append((k, v, False))
+        elif isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+            subtables.append((k, v, True))
+        else:
+            lines.append(f"{key} = {_value(v)}")
+    out = "\n".join(lines) + "\n"
+    for k, v, many in subtables:
+        name = f"{table}.{json.dumps(k)}" if table else json.dumps(k)
+        for entry in (v if many else [v]):
+            out += f"\n[[{name}]]\n" if many else f"\n[{name}]\n"
+            out += _toml(entry, name)
+    return out
+
+
+def _value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == math.inf else "-inf" if v == -math.inf else repr(v))
+    if isinstance(v, int | str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(e) for e in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_value(e)}" for k, e in v.items()) + "}"
+    raise TypeError(v)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
