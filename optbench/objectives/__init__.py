@@ -1,4 +1,4 @@
-"""Registered objectives: analytic test surfaces and machine-learning losses.
+"""Registered objectives: analytic test surfaces, machine-learning losses and small networks.
 
 >>> from optbench import objectives
 >>> p = objectives.make("rosenbrock", dim=3)
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     ml,  # noqa: E402,F401  (registers the data objectives)
+    nn,  # noqa: E402,F401  (registers the neural-network objectives)
     surfaces,  # noqa: E402,F401  (registers the analytic surfaces)
 )
 from ._registry import OBJECTIVES, Built, Minimum, Objective, Param, Problem, register, surface

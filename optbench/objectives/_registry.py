@@ -118,6 +118,13 @@ class Objective:
     # check_given(given, resolved) may refuse combinations of the fields a
     # user actually set (e.g. a generator's size with a fixed data set)
     check_given: Callable[[set, dict], None] | None = None
+    # init_points(problem, scheme, rng, count, std) -> (count, dim) float64
+    # initial points for the init scheme ``scheme``, or None where the
+    # objective has no special handling for it (the generic uniform / normal /
+    # zeros ... of the spec then apply).  ``init_schemes`` names the schemes
+    # beyond the generic ones that it supports (e.g. "xavier_uniform").
+    init_points: Callable[[Problem, str, np.random.Generator, int, float], np.ndarray | None] | None = None
+    init_schemes: frozenset = frozenset()
 
     def make(self, dim: int | None = None, **params) -> Problem:
         """Validate ``dim`` and ``params`` and build the concrete problem."""
@@ -215,6 +222,24 @@ class Problem:
 
     def value(self, x, rows=None) -> float:
         return self.value_and_grad(x, rows)[0]
+
+    def init_points(self, scheme: str, rng: np.random.Generator, count: int, std: float) -> np.ndarray | None:
+        """``count`` initial points (count, dim) from the objective's own
+        ``scheme`` (e.g. per-layer Xavier for a network), drawn from ``rng``;
+        None when the objective leaves ``scheme`` to the generic code."""
+        hook = self.objective.init_points
+        if hook is None:
+            return None
+        points = hook(self, scheme, rng, count, std)
+        if points is None:
+            return None
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if points.shape != (count, self.dim):
+            raise ValueError(
+                f"objective {self.name!r}: init scheme {scheme!r} gave points of shape {points.shape}; "
+                f"expected ({count}, {self.dim})"
+            )
+        return points
 
     def describe(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())

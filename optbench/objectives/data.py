@@ -19,9 +19,25 @@ this order):
 * :func:`regression` - ``w = rng.standard_normal(d)``, ``b =
   rng.standard_normal()``, ``X = rng.standard_normal((n, d))``, ``y = X w +
   b + noise * rng.standard_normal(n)``.
+* :func:`moons` - scikit-learn's ``make_moons`` layout: the first ``n // 2``
+  points evenly spaced (``linspace(0, π)``) on the upper half circle
+  ``(cos t, sin t)`` (label 0), the other ``n - n // 2`` on the lower one
+  ``(1 - cos t, 1/2 - sin t)`` (label 1); ``order = rng.permutation(n)``
+  shuffles the rows, then ``X += noise * rng.standard_normal((n, 2))``.
+  Not linearly separable (the best linear classifier errs on ~10% of the
+  noise-free points; a small MLP separates them).
+* :func:`xor` - four Gaussian clusters (identity covariance times
+  ``noise²``) at the corners ``(±1, ±1)``; label 1 where the two signs
+  differ (exclusive or).  ``corner = rng.permutation(arange(n) % 4)``
+  (balanced: corners in the order (1, 1), (-1, -1), (1, -1), (-1, 1), labels
+  0, 0, 1, 1), then ``X = corners[corner] + noise * rng.standard_normal((n,
+  2))``.  No linear classifier does better than chance on it.
 * :func:`w3` - the peers' workload W3 "logreg-minibatch" data, exactly as
   its ``make_inputs``: N = 20000, d = 32, ``default_rng(2)``, no
   standardization.
+
+The toy sets (moons, xor) are binary (``y`` float64 0/1), two features, not
+standardized (their textbook coordinates).
 
 Real data sets (:func:`real`) ship inside the package (``datasets/``, see its
 README.txt for sources and licenses): ``breast_cancer`` (binary, 569 x 30),
@@ -57,7 +73,7 @@ W3_N, W3_D, W3_SEED = 20000, 32, 2
 class Dataset:
     """Features, targets and what identifies them."""
 
-    name: str  # "synthetic", "w3" or a real data set's name
+    name: str  # "synthetic", "moons", "xor", "w3" or a real data set's name
     task: str  # BINARY | MULTICLASS | REGRESSION
     X: np.ndarray
     y: np.ndarray
@@ -124,6 +140,41 @@ def regression(n_samples: int, n_features: int, noise: float, data_seed: int) ->
     y = X @ w + b + noise * rng.standard_normal(n_samples)
     key = ("regression", n_samples, n_features, float(noise), data_seed)
     return _finish("synthetic", REGRESSION, X, y, 0, key)
+
+
+@functools.lru_cache(maxsize=32)
+def moons(n_samples: int, noise: float, data_seed: int) -> Dataset:
+    """Two interleaving half circles (two features, labels 0/1), Gaussian noise ``noise``."""
+    rng = np.random.default_rng(data_seed)
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    t_upper = np.linspace(0.0, np.pi, n_upper)
+    t_lower = np.linspace(0.0, np.pi, n_lower)
+    X = np.vstack([
+        np.column_stack([np.cos(t_upper), np.sin(t_upper)]),
+        np.column_stack([1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)]),
+    ])
+    y = np.concatenate([np.zeros(n_upper), np.ones(n_lower)])
+    order = rng.permutation(n_samples)
+    X = X[order] + noise * rng.standard_normal((n_samples, 2))
+    key = ("moons", n_samples, float(noise), data_seed)
+    return _finish("moons", BINARY, X, y[order], 2, key)
+
+
+XOR_CORNERS = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])
+XOR_LABELS = np.array([0.0, 0.0, 1.0, 1.0])
+XOR_CORNERS.setflags(write=False)
+XOR_LABELS.setflags(write=False)
+
+
+@functools.lru_cache(maxsize=32)
+def xor(n_samples: int, noise: float, data_seed: int) -> Dataset:
+    """Gaussian clusters (std ``noise``) at (±1, ±1); label 1 where the signs differ."""
+    rng = np.random.default_rng(data_seed)
+    corner = rng.permutation(np.arange(n_samples) % 4)
+    X = XOR_CORNERS[corner] + noise * rng.standard_normal((n_samples, 2))
+    key = ("xor", n_samples, float(noise), data_seed)
+    return _finish("xor", BINARY, X, XOR_LABELS[corner], 2, key)
 
 
 @functools.lru_cache(maxsize=1)
