@@ -255,8 +255,8 @@ def check_disk(spec: Spec, folder: Path) -> None:
     from .engine import log_steps
 
     n_log = len(log_steps(spec.steps, spec.log_every))
-    dims = sum(c.problem.dim * spec.n_inits(c.problem) for c in spec.objective_cases) / max(
-        1, sum(spec.n_inits(c.problem) for c in spec.objective_cases))
+    dims = sum(c.problem.dim * spec.n_inits(c) for c in spec.objective_cases) / max(
+        1, sum(spec.n_inits(c) for c in spec.objective_cases))
     need = spec.n_runs * (RUN_ROW_BYTES + 16 * dims + n_log * CURVE_ROW_BYTES)
     probe = folder
     while not probe.exists():

@@ -51,10 +51,21 @@ LIST_BYTES = 120  # per run and list column (x0, x_final): a NumPy array object 
 
 @dataclass(frozen=True)
 class InitSpec:
+    """One initialization scheme of the sweep (``[init]`` may list several:
+    each is an axis value, crossed with every objective case)."""
+
     scheme: str = "uniform"
     count: int = 8
     points: tuple = ()
     std: float = 1.0
+
+    @property
+    def uses_std(self) -> bool:
+        return self.scheme == "normal"
+
+    @property
+    def label(self) -> str:
+        return f"normal(std={self.std:g})" if self.uses_std else self.scheme
 
 
 @dataclass
@@ -65,10 +76,11 @@ class ObjectiveCase:
     problem: Problem
     batch_size: int
     noise: float
+    init: InitSpec = field(default_factory=InitSpec)
 
     @property
     def key(self) -> str:
-        return f"{self.problem.describe()} batch={self.batch_size} grad_noise={self.noise:g}"
+        return f"{self.problem.describe()} batch={self.batch_size} grad_noise={self.noise:g} init={self.init.label}"
 
 
 @dataclass
@@ -89,19 +101,19 @@ class Spec:
     grad_tol: float
     skip_invalid: bool
     record_grad_norm: bool
-    init: InitSpec
+    inits: list[InitSpec]
     objective_cases: list[ObjectiveCase]
     optimizer_cases: list[OptimizerCase]
     skipped: list[str] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
     description: str = ""
 
-    def n_inits(self, problem: Problem) -> int:
-        return init_count(self.init, problem)
+    def n_inits(self, case: ObjectiveCase) -> int:
+        return init_count(case.init, case.problem)
 
     @property
     def n_runs(self) -> int:
-        per_obj = sum(self.n_inits(c.problem) for c in self.objective_cases)
+        per_obj = sum(self.n_inits(c) for c in self.objective_cases)
         return per_obj * len(self.optimizer_cases) * self.repeats
 
 
@@ -219,7 +231,7 @@ def validate(raw: dict) -> Spec:
     for key, v in (("skip_invalid", skip_invalid), ("record_grad_norm", record_grad_norm)):
         if not isinstance(v, bool):
             raise SpecError(f"{key} must be true or false, got {v!r}")
-    init = _init(raw.get("init", {}))
+    inits = _inits(raw.get("init", {}))
 
     obj_entries = raw.get("objectives")
     if not isinstance(obj_entries, list) or not obj_entries or not all(isinstance(e, dict) for e in obj_entries):
@@ -230,7 +242,7 @@ def validate(raw: dict) -> Spec:
 
     objective_cases: list[ObjectiveCase] = []
     for i, entry in enumerate(obj_entries, 1):
-        objective_cases.extend(_objective_cases(i, entry, init))
+        objective_cases.extend(_objective_cases(i, entry, inits))
     seen = set()
     for case in objective_cases:
         if case.key in seen:
@@ -248,29 +260,52 @@ def validate(raw: dict) -> Spec:
 
     spec = Spec(
         name=name, steps=steps, log_every=log_every, seed=seed, targets=targets, repeats=repeats,
-        grad_tol=grad_tol, skip_invalid=skip_invalid, record_grad_norm=record_grad_norm, init=init,
+        grad_tol=grad_tol, skip_invalid=skip_invalid, record_grad_norm=record_grad_norm, inits=inits,
         objective_cases=objective_cases, optimizer_cases=optimizer_cases, skipped=skipped, raw=raw,
         description=description,
     )
     for case in objective_cases:  # points must fit every problem
-        init_count(init, case.problem)
+        init_count(case.init, case.problem)
     check_size(spec)
     return spec
 
 
-def _init(raw: Any) -> InitSpec:
+def special_init_schemes() -> dict[str, list[str]]:
+    """Initialization schemes that objectives define themselves (e.g. per-layer
+    ``xavier_uniform`` for networks): scheme -> the objectives that have it."""
+    out: dict[str, list[str]] = {}
+    for name in objectives_mod.names():
+        for scheme in sorted(objectives_mod.get(name).init_schemes):
+            out.setdefault(scheme, []).append(name)
+    return out
+
+
+def _inits(raw: Any) -> list[InitSpec]:
+    """The ``[init]`` table: ``scheme`` (and ``std`` for ``normal``) may be
+    lists, each value an axis point; ``count`` and ``points`` are shared."""
     if not isinstance(raw, dict):
         raise SpecError(f"init must be a table ([init]), got {raw!r}")
     for key in raw:
         if key not in INIT_FIELDS:
             raise _unknown("init field", key, INIT_FIELDS)
-    scheme = raw.get("scheme", "uniform")
-    if scheme not in INIT_SCHEMES:
-        raise SpecError(f"init.scheme is {scheme!r}; allowed: {', '.join(INIT_SCHEMES)}")
+    special = special_init_schemes()
+    allowed = (*INIT_SCHEMES, *sorted(special))
+    schemes = axis_values(raw.get("scheme", "uniform"), "init.scheme")
+    for scheme in schemes:
+        if not isinstance(scheme, str) or scheme not in allowed:
+            near = difflib.get_close_matches(str(scheme), allowed, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise SpecError(f"init.scheme is {scheme!r}{hint} (allowed: {', '.join(allowed)})")
+    if len(set(schemes)) < len(schemes):
+        raise SpecError(f"init.scheme lists a scheme twice: {schemes!r}")
     count = _int(raw, "count", 8, 1, 1_000_000, where="init.")
-    std = _float(raw.get("std", 1.0), "init.std", 0.0, low_open=True)
+    stds = [_float(v, "init.std", 0.0, low_open=True) for v in axis_values(raw.get("std", 1.0), "init.std")]
+    if len(set(stds)) < len(stds):
+        raise SpecError(f"init.std lists a value twice: {stds!r}")
+    if len(stds) > 1 and "normal" not in schemes:
+        raise SpecError(f"init.std is only used with scheme = \"normal\" (schemes: {', '.join(schemes)})")
     points = raw.get("points", [])
-    if scheme == "points":
+    if "points" in schemes:
         if not isinstance(points, list) or not points:
             raise SpecError("init.points must be a non-empty list of points, e.g. [[-1.5, 2.0], [0.5, -0.5]]")
         checked = []
@@ -280,8 +315,13 @@ def _init(raw: Any) -> InitSpec:
             checked.append(tuple(_float(v, f"init.points[{j}]") for v in p))
         points = tuple(checked)
     elif "points" in raw:
-        raise SpecError(f"init.points is only used with scheme = \"points\" (scheme is {scheme!r})")
-    return InitSpec(scheme=scheme, count=count, points=points, std=std)
+        raise SpecError(f"init.points is only used with scheme = \"points\" (scheme is {schemes[0]!r})")
+    out = []
+    for scheme in schemes:
+        for std in (stds if scheme == "normal" else stds[:1]):
+            out.append(InitSpec(scheme=scheme, count=count, points=points if scheme == "points" else (),
+                                std=std))
+    return out
 
 
 def init_count(init: InitSpec, problem: Problem) -> int:
@@ -305,7 +345,7 @@ def init_count(init: InitSpec, problem: Problem) -> int:
     return init.count
 
 
-def _objective_cases(i: int, entry: dict, init: InitSpec) -> list[ObjectiveCase]:
+def _objective_cases(i: int, entry: dict, inits: list[InitSpec]) -> list[ObjectiveCase]:
     where = f"[[objectives]] #{i}"
     name = entry.get("name")
     if not isinstance(name, str):
@@ -337,7 +377,12 @@ def _objective_cases(i: int, entry: dict, init: InitSpec) -> list[ObjectiveCase]
         if batch > problem.n_samples:
             raise SpecError(f"{where}: batch_size {batch} is above the {problem.n_samples} samples of {name!r}")
         noise = _float(noise, f"{where}: grad_noise", 0.0)
-        cases.append(ObjectiveCase(i, problem, int(batch), noise))
+        for init in inits:
+            if init.scheme not in INIT_SCHEMES and init.scheme not in problem.objective.init_schemes:
+                users = ", ".join(special_init_schemes()[init.scheme])
+                raise SpecError(f"{where}: init.scheme {init.scheme!r} is not defined for objective {name!r} "
+                                f"(it is for: {users}); schemes for every objective: {', '.join(INIT_SCHEMES)}")
+            cases.append(ObjectiveCase(i, problem, int(batch), noise, init))
     return cases
 
 
@@ -403,7 +448,7 @@ def check_size(spec: Spec) -> None:
     worst_chunk = 0
     runs_bytes = 0
     for case in spec.objective_cases:
-        runs = spec.n_inits(case.problem) * len(spec.optimizer_cases) * spec.repeats
+        runs = spec.n_inits(case) * len(spec.optimizer_cases) * spec.repeats
         dim = case.problem.dim
         cols = 3 + (dim if dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
         worst_chunk = max(worst_chunk, min(runs, chunk) * (n_log * 8 * (3 * cols + 2) + 16 * dim))
@@ -437,12 +482,25 @@ def stable_hash(text: str) -> int:
 
 
 def initial_points(spec: Spec, case: ObjectiveCase) -> np.ndarray:
-    """The initial points of one problem, (n_inits, dim): a function of the
-    spec seed and the problem's description only."""
+    """The initial points of one objective case, (n_inits, dim): a function
+    of the spec seed, the problem's description and the case's init scheme.
+
+    Every scheme of a problem draws from the same stream
+    ``default_rng([seed, problem])`` (common random numbers: ``normal`` with
+    two values of std gives the same points scaled).  An objective may define
+    a scheme itself (networks: per-layer ``xavier_uniform``, ``he_normal``,
+    ``normal`` weights with zero biases); otherwise the generic schemes apply.
+    """
     p = case.problem
-    init = spec.init
+    init = case.init
     if init.scheme == "points":
         return np.array(init.points, dtype=np.float64)
+    rng = np.random.default_rng([spec.seed, stable_hash(p.describe())])
+    own = p.init_points(init.scheme, rng, init.count, init.std)
+    if own is not None:
+        return own
+    if init.scheme not in INIT_SCHEMES:  # validation makes this unreachable
+        raise SpecError(f"objective {p.name!r} has no init scheme {init.scheme!r}")
     if init.scheme == "zeros":
         return np.zeros((1, p.dim))
     if init.scheme == "grid":
@@ -452,7 +510,6 @@ def initial_points(spec: Spec, case: ObjectiveCase) -> np.ndarray:
             axes.append(lo + (np.arange(init.count) + 0.5) * (hi - lo) / init.count)
         mesh = np.meshgrid(*axes, indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=1)
-    rng = np.random.default_rng([spec.seed, stable_hash(p.describe())])
     if init.scheme == "uniform":
         return rng.uniform(p.lower, p.upper, size=(init.count, p.dim))
     centre = 0.5 * (p.lower + p.upper)

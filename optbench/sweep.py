@@ -229,7 +229,7 @@ def runs_columns(spec: Spec) -> list[tuple[str, str]]:
             seen.setdefault(h.name, []).append(h.is_bool)
     for h, flags in seen.items():
         cols.append((h, ("bool" if len(flags) == len(opt_names) else "boolean") if all(flags) else "float"))
-    cols += [("init_scheme", "str"), ("init_index", "int"), ("repeat", "int"), ("seed", "int"),
+    cols += [("init_scheme", "str"), ("init_std", "float"), ("init_index", "int"), ("repeat", "int"), ("seed", "int"),
              ("x0", "list"), ("x_final", "list"), ("f_star", "float"), ("f_final", "float"), ("f_best", "float"),
              ("gap_final", "float"), ("gap_best", "float"), ("grad_norm_final", "float"), ("steps_run", "int"),
              ("status", "str"), ("diverged", "bool"), ("diverged_step", "Int"), ("converged_step", "Int"),
@@ -278,7 +278,9 @@ def _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0
     cols["optimizer"] = np.full(R, group.optimizer, dtype=object)
     for h in opt.hypers:
         cols[h.name] = np.array([oc.values[h.name] for oc in group.opt_cases])[oc_index]
-    cols["init_scheme"] = np.full(R, spec.init.scheme, dtype=object)
+    init = group.case.init
+    cols["init_scheme"] = np.full(R, init.scheme, dtype=object)
+    cols["init_std"] = np.full(R, init.std if init.uses_std else np.nan)  # normal's sigma; NaN for other schemes
     cols["init_index"] = init_index
     cols["repeat"] = repeat
     cols["seed"] = np.full(R, spec.seed, np.int64)

@@ -113,13 +113,17 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
         if len(cases) < 2:
             continue
         varying = []
-        for key in ["dim", *sorted({k for c in cases for k in c.params}), "batch_size", "grad_noise"]:
-            vals = {repr(_param(c, key)) for c in cases}
+        for key in ["dim", *sorted({k for c in cases for k in c.params}), "batch_size", "grad_noise", "init"]:
+            vals = {repr(data_mod.case_value(c, key)) for c in cases}
             if len(vals) > 1:
                 varying.append(key)
         plots = []
         if len(varying) == 1:
             p = figures.parameter_effect(data, obj, cases, varying[0])
+            if p is not None:
+                plots.append(p)
+        for params in data_mod.compared_together(cases, varying):
+            p = figures.family_comparison(data, obj, cases, params)
             if p is not None:
                 plots.append(p)
         family[obj] = {"slug": data_mod.slug(obj), "params": varying or ["cases"],
@@ -141,16 +145,6 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
             _say(quiet, f"  report: {case.label}: {len(per_case[case.id])} figures "
                         f"({time.perf_counter() - t:.1f} s) [{i}/{len(data.cases)}]")
     return summary, family, per_case
-
-
-def _param(case, key):
-    if key == "dim":
-        return case.dim
-    if key == "batch_size":
-        return case.batch_size
-    if key == "grad_noise":
-        return case.noise
-    return case.params.get(key)
 
 
 def _write_text(path: Path, text: str) -> None:

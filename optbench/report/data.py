@@ -42,8 +42,9 @@ MAX_VARIANTS = 4  # variants per optimizer before they are merged into one line
 
 # columns of the runs table that are neither hyperparameters nor objective parameters
 FIXED = {
-    "run_id", "objective", "dim", "batch_size", "grad_noise", "noise", "optimizer", "init_scheme", "init_index",
-    "repeat", "seed", "x0", "x_final", "f_star", "f_final", "f_best", "gap_final", "gap_best", "grad_norm_final",
+    "run_id", "objective", "dim", "batch_size", "grad_noise", "noise", "optimizer", "init_scheme", "init_std",
+    "init_index", "repeat", "seed", "x0", "x_final", "f_star", "f_final", "f_best", "gap_final", "gap_best",
+    "grad_norm_final",
     "steps_run", "status", "diverged", "diverged_step", "converged_step", "minimum_reached",
     "nearest_minimum", "minimum_distance",
 }
@@ -140,6 +141,7 @@ class Case:
     params: dict  # objective parameters (obj_* without the prefix)
     batch_size: int
     noise: float  # gradient-noise sigma (grad_noise)
+    init: str  # the initialization scheme, e.g. "xavier_uniform" or "normal(std=0.1)"
     label: str  # name plus the parameters that vary between cases of this objective
     detail: str  # every parameter
     slug: str
@@ -260,6 +262,18 @@ def _problem(objective: str, dim: int, params: dict):
     return problem, ""
 
 
+def _init_labels(runs: pd.DataFrame) -> pd.Series:
+    """Each run's initialization as one label: the scheme, with normal's std."""
+    scheme = runs["init_scheme"].astype(str) if "init_scheme" in runs.columns else pd.Series("?", index=runs.index)
+    if "init_std" not in runs.columns:
+        return scheme
+    std = runs["init_std"].to_numpy(float)
+    with_std = np.isfinite(std)
+    out = scheme.to_numpy(object).copy()
+    out[with_std] = [f"{a}(std={b:g})" for a, b in zip(out[with_std], std[with_std])]
+    return pd.Series(out, index=runs.index, dtype=object)
+
+
 def prepare(results: storage.Results, folder: Path) -> ReportData:
     runs = results.runs  # loaded for the report alone (see load): columns are added in place
     manifest = results.manifest
@@ -274,9 +288,10 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
     runs["status"] = runs["status"].astype(str)
     if "repeat" not in runs.columns:
         runs["repeat"] = 0
+    runs["init_"] = _init_labels(runs)
 
-    # ---- cases: (objective, dim, obj_* ..., batch_size, noise), in run order
-    case_cols = ["objective", "dim", *obj_cols, "batch_size", "grad_noise"]
+    # ---- cases: (objective, dim, obj_* ..., batch_size, noise, init), in run order
+    case_cols = ["objective", "dim", *obj_cols, "batch_size", "grad_noise", "init_"]
     runs["case_id"] = runs.groupby(case_cols, dropna=False, sort=False, observed=True).ngroup()
     targets = sorted((float(t) for t in manifest.get("targets", [])), reverse=True)
     targets = [t for t in targets if f"steps_to_{t:g}" in target_cols]
@@ -296,6 +311,8 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         for c in ("batch_size", "grad_noise"):
             if grp[c].nunique() > 1:
                 keys.append(c)
+        if grp["init_"].nunique() > 1:
+            keys.append("init")
         varying[obj] = keys
 
     counts = runs.groupby("case_id").size()
@@ -304,7 +321,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         obj, dim = row["objective"], int(row["dim"])
         params = case_params[cid]
         everything = {"dim": dim, **params, "batch_size": int(row["batch_size"]),
-                      "grad_noise": float(row["grad_noise"])}
+                      "grad_noise": float(row["grad_noise"]), "init": str(row["init_"])}
         shown = {k: everything[k] for k in varying[obj]}
         label = obj + (" (" + ", ".join(f"{k}={fmt(v, 4)}" for k, v in shown.items()) + ")" if shown else "")
         detail_items = {"dim": dim, **params}
@@ -312,6 +329,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
             detail_items["batch_size"] = everything["batch_size"]
         if everything["grad_noise"]:
             detail_items["grad_noise"] = everything["grad_noise"]
+        detail_items["init"] = everything["init"]
         detail = ", ".join(f"{k}={fmt(v, 6)}" for k, v in detail_items.items())
         f_star = float(row["f_star"])
         metric = "gap" if math.isfinite(f_star) else "f"
@@ -324,7 +342,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
             problem, note = _problem(obj, dim, params)
         cases.append(Case(
             id=int(cid), objective=obj, dim=dim, params=params, batch_size=int(row["batch_size"]),
-            noise=float(row["grad_noise"]), label=label, detail=detail,
+            noise=float(row["grad_noise"]), init=str(row["init_"]), label=label, detail=detail,
             slug=f"{int(cid):02d}-{slug(obj)}", metric=metric, f_star=f_star, criteria=criteria,
             n_runs=int(counts[cid]), problem=problem, problem_note=note,
         ))
@@ -453,6 +471,66 @@ def rank(stats: pd.DataFrame, n_criteria: int) -> pd.DataFrame:
             + ["med_final", "n_diverged"])
     order = tmp.sort_values(keys, kind="stable", na_position="last").index
     return stats.loc[order]
+
+
+def case_value(case: Case, key: str):
+    """The value of a case's parameter ``key``: dim, batch_size, grad_noise,
+    init or an objective parameter (None where the case has none)."""
+    if key == "dim":
+        return case.dim
+    if key == "batch_size":
+        return case.batch_size
+    if key == "grad_noise":
+        return case.noise
+    if key == "init":
+        return case.init
+    return case.params.get(key)
+
+
+def compared_together(cases: list[Case], varying: list[str]) -> list[list[str]]:
+    """The varied parameters of a family, split into sets to compare jointly.
+
+    Two parameters go together when the family does not hold every
+    combination of their values (``loss = "cross_entropy"`` only with
+    ``activation = "sigmoid"``): a marginal over either one would mix in the
+    other.  Parameters crossed in full (``init`` with everything) stand alone.
+    """
+    parent = {k: k for k in varying}
+
+    def root(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for i, a in enumerate(varying):
+        for b in varying[i + 1:]:
+            pairs = {(repr(case_value(c, a)), repr(case_value(c, b))) for c in cases}
+            n_a = len({p[0] for p in pairs})
+            n_b = len({p[1] for p in pairs})
+            if len(pairs) < n_a * n_b:
+                parent[root(b)] = root(a)
+    out: dict[str, list[str]] = {}
+    for k in varying:
+        out.setdefault(root(k), []).append(k)
+    return list(out.values())
+
+
+def common_settings(data: ReportData, cases: list[Case]) -> dict[str, int]:
+    """Per optimizer, the one setting run on every case of ``cases`` with the
+    best mean rank among that optimizer's settings (ranks from the cases'
+    best-first ordering): comparisons across cases at the same hyperparameters."""
+    ranks: dict[str, dict[int, list[int]]] = {}
+    for c in cases:
+        stats = data.stats[c.id]
+        for opt, sub in stats.groupby("optimizer", sort=False):
+            for pos, sid in enumerate(sub.index):
+                ranks.setdefault(opt, {}).setdefault(int(sid), []).append(pos)
+    out = {}
+    for opt, by_sid in ranks.items():
+        full = {sid: float(np.mean(v)) for sid, v in by_sid.items() if len(v) == len(cases)}
+        if full:
+            out[opt] = min(full, key=lambda sid: (full[sid], sid))
+    return out
 
 
 def best_per(stats: pd.DataFrame, by: str) -> pd.DataFrame:

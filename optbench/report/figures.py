@@ -184,6 +184,8 @@ def _limits(values: np.ndarray, metric: str, floor: float):
     if metric == "gap":
         lo = max(lo, floor)
         return lo / 2, max(hi, lo) * 3
+    if lo > 0 and hi / lo > 100:  # drawn on a log scale (see _value_scale): pad by factors
+        return lo / 2, hi * 3
     pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
     return lo - pad, hi + pad
 
@@ -880,3 +882,135 @@ def parameter_effect(data: ReportData, objective: str, cases: list[Case], param:
            f"at its best setting for each value ({_n(n_runs)}).")
     return Plot("parameter_effect", f"family-{slug(objective)}-{slug(param)}", f"{objective} across {param}", cap,
                 to_png(fig), n_runs)
+
+
+# ----------------------------------------------------------------- family comparison by parameter
+
+COMPARE_MAX_GROUPS = 10
+COMPARE_MAX_OPTIMIZERS = 4
+GROUP_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+                "#1f78b4", "#b2df8a"]
+GRAD_FLOOR = 1e-12
+
+
+def family_comparison(data: ReportData, objective: str, cases: list[Case], params: list[str]) -> Plot | None:
+    """The cases of one objective grouped by the values of ``params`` (e.g.
+    activation and loss together, or the init scheme alone), each optimizer
+    at one setting common to every case: median gradient norm and objective
+    against step, and the runtime distribution over (run, target) pairs.
+    Cases that differ in other parameters are pooled within a group."""
+    from .data import case_value, common_settings
+
+    groups: dict[tuple, list[Case]] = {}
+    for c in cases:
+        groups.setdefault(tuple(repr(case_value(c, k)) for k in params), []).append(c)
+    if not 2 <= len(groups) <= COMPARE_MAX_GROUPS:
+        return None
+    settings = common_settings(data, cases)
+    opts = [o for o in data.optimizers() if o in settings][:COMPARE_MAX_OPTIMIZERS]
+    if not opts:
+        return None
+    labels = {}
+    for key, members in groups.items():
+        c = members[0]
+        labels[key] = ", ".join(f"{k}={fmt(case_value(c, k), 4)}" for k in params)
+    case_ids = {c.id for c in cases}
+    runs = data.runs[data.runs["case_id"].isin(case_ids)
+                     & data.runs["setting_id"].isin([settings[o] for o in opts])]
+    if runs.empty:
+        return None
+    metric = "gap" if all(c.metric == "gap" for c in cases) else "f"
+    value_col = "gap" if metric == "gap" else "f"
+    grid = curves_mod.step_grid(data.manifest, CURVE_POINTS)
+    cur = curves_mod.read(data.results, runs["run_id"], ["run_id", "step", "grad_norm", value_col], grid)
+    has_grad = bool(len(cur)) and np.isfinite(cur["grad_norm"].to_numpy(float)).any()
+    has_targets = any(runs[crit.column].notna().any() for c in cases for crit in c.criteria)
+    rows = (["grad"] if has_grad else []) + ["value"] + (["ecdf"] if has_targets else [])
+    budget = int(data.manifest.get("steps") or runs["steps_run"].max())
+    floor = _floor(data)
+    frame = Frame(len(rows), len(opts), 2.9, 2.1, wspace=0.45, hspace=0.55)
+    handles: dict[tuple, Line2D] = {}
+    by_case = {c.id: c for c in cases}
+    first_ax: dict[str, object] = {}
+    values_seen: dict[str, list] = {"grad": [], "value": []}
+    n_drawn = 0
+    for j, opt in enumerate(opts):
+        sid = settings[opt]
+        r_opt = runs[runs["setting_id"] == sid]
+        n_drawn += len(r_opt)
+        for i, row in enumerate(rows):
+            share = first_ax.get(row)
+            ax = frame.add((i, j), sharey=share) if share is not None else frame.add((i, j))
+            first_ax.setdefault(row, ax)
+            for g, (key, members) in enumerate(groups.items()):
+                color = GROUP_COLORS[g % len(GROUP_COLORS)]
+                r = r_opt[r_opt["case_id"].isin([c.id for c in members])]
+                if r.empty:
+                    continue
+                if row == "ecdf":
+                    # every (run, criterion) pair of the group's cases, each case with its own criteria
+                    per_case = list(r.groupby("case_id"))
+                    steps = np.concatenate([rc[crit.column].to_numpy(float) for c_id, rc in per_case
+                                            for crit in by_case[c_id].criteria] or [np.zeros(0)])
+                    n_pairs = sum(len(rc) * len(by_case[c_id].criteria) for c_id, rc in per_case)
+                    h = _ecdf(ax, steps, n_pairs, budget, color, "-")
+                else:
+                    col = "grad_norm" if row == "grad" else value_col
+                    ids = r["run_id"].to_numpy()
+                    steps, M = curves_mod.aligned(cur[cur["run_id"].isin(ids)], ids, col,
+                                                  r["diverged_"].to_numpy(bool), grid)
+                    lo = GRAD_FLOOR if row == "grad" else floor
+                    if row == "grad" or metric == "gap":
+                        M = np.maximum(M, lo)
+                    q25, med, q75 = np.quantile(M, [0.25, 0.5, 0.75], axis=0)
+                    values_seen[row].append(np.concatenate([q25, med, q75]))
+                    lim = _limits(med, "gap" if row == "grad" else metric, lo)
+                    q25, med, q75 = (_clip_top(a, lim, "gap" if row == "grad" else metric) for a in (q25, med, q75))
+                    (h,) = ax.plot(steps, med, color=color, lw=1.6)
+                    ax.fill_between(steps, q25, q75, color=color, alpha=0.12, lw=0)
+                handles.setdefault(key, h)
+            if i == 0:
+                ax.set_title(f"{opt} ({lr_text(data, sid) or data.settings.loc[sid, 'label']})", fontsize=9)
+            if row == "ecdf":
+                _steps_axis(ax, budget)
+            else:
+                ax.grid(True, alpha=0.3)
+            if i == len(rows) - 1:
+                ax.set_xlabel("step")
+            if j == 0:
+                ax.set_ylabel({"grad": "gradient norm", "value": "gap f − f*" if metric == "gap" else "f",
+                               "ecdf": "fraction of\n(run, target) pairs"}[row], fontsize=8)
+            else:
+                ax.tick_params(labelleft=False)
+    for row in rows:
+        if row == "ecdf" or not values_seen[row]:
+            continue
+        allv = np.concatenate(values_seen[row])
+        ax = first_ax[row]
+        _value_scale(ax, allv, "gap" if row == "grad" else metric, floor)
+        lim = _limits(allv, "gap" if row == "grad" else metric, GRAD_FLOOR if row == "grad" else floor)
+        if lim is not None:
+            ax.set_ylim(*lim)
+    what = ", ".join(params)
+    fig = frame.finish([handles[k] for k in groups if k in handles], [labels[k] for k in groups if k in handles],
+                       f"{objective}: by {what}", legend_title=what)
+    pooled = [k for k in ("dim", *sorted({k for c in cases for k in c.params}), "batch_size", "grad_noise", "init")
+              if k not in params and len({repr(case_value(c, k)) for c in cases}) > 1]
+    cap = (f"The {len(cases)} cases of {objective} grouped by {what} ({len(groups)} groups"
+           + (f"; cases that differ in {', '.join(pooled)} are pooled within a group" if pooled else "")
+           + "). Each column is one optimizer at one setting common to every case (the one with the best mean "
+           "rank over the cases), so groups are compared at the same hyperparameters. ")
+    parts = []
+    if has_grad:
+        parts.append("median gradient norm against step (band: interquartile range; a gradient that vanishes "
+                     "while the loss is still high is the saturation of the activation)")
+    parts.append(f"median {'gap f − f*' if metric == 'gap' else 'objective value f'} against step")
+    if has_targets:
+        parts.append("the fraction of (run, target) pairs reached within the steps on the x axis (COCO data "
+                     f"profile; dotted line: budget of {budget} steps)")
+    cap += "Rows: " + "; ".join(parts) + f". {_n(n_drawn)} drawn; a diverged run counts as +∞ from its stop."
+    if "loss" in params:
+        cap += (" Different losses have different scales, so their values and gaps (and the targets on them) are "
+                "not directly comparable; the gradient norm is what shows a saturated activation.")
+    return Plot("family_comparison", f"family-{slug(objective)}-by-{slug('-'.join(params))}",
+                f"{objective} by {what}", cap, to_png(fig), n_drawn)
