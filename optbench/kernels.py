@@ -9,6 +9,12 @@ twice as much per step; one kernel with a switch over optimizers is slower
 still.  So for each pair we write a small module (``_driver_template.py``
 with its import lines filled in) into the kernel cache folder and import it.
 
+Two templates: ``_driver_template.py`` runs one run at a time (any
+objective, any optimizer); ``_lane_template.py`` steps blocks of K runs that
+share a hyperparameter row in lock-step, with the dimension and K as
+compile-time constants, so LLVM vectorises across runs (analytic objectives
+of small dimension, elementwise optimizers: see :mod:`optbench.engine`).
+
 The file name carries a digest of everything the compiled code depends on
 (the template, the objective's and the optimizer's module sources, the
 optbench and Numba versions), because Numba's cache only checks the
@@ -34,6 +40,7 @@ from .objectives import Objective
 from .optimizers import Optimizer
 
 TEMPLATE_PATH = Path(__file__).with_name("_driver_template.py")
+LANE_TEMPLATE_PATH = Path(__file__).with_name("_lane_template.py")
 
 def _adapters(objective: Objective) -> str:
     """full_fg / rows_fg with the objective's extra arguments spelled out:
@@ -104,6 +111,36 @@ def driver_source(objective: Objective, optimizer: Optimizer) -> str:
     return head + "# @@ADAPTERS-BEGIN@@\n" + _adapters(objective) + "# @@ADAPTERS-END@@\n" + tail
 
 
+def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int) -> str:
+    """The Python source of the lane driver for this pair, dimension and block width."""
+    if objective.batched:
+        raise ValueError("the lane driver runs analytic objectives only (data objectives use the scalar driver)")
+    params = inspect.signature(getattr(objective.fg, "py_func", objective.fg)).parameters
+    extra = "".join(f", args[{i}]" for i in range(len(params) - 2))
+    adapter = (
+        '@jit(inline="always")\n'
+        "def lane_fg(S, k, args):\n"
+        f"    return fg(strided1(S, X_OFF + k, (DIM,), (K,)), strided1(S, G_OFF + k, (DIM,), (K,)){extra})\n\n\n"
+    )
+    lines = []
+    for line in LANE_TEMPLATE_PATH.read_text().splitlines():
+        if line.endswith("# @@FG@@"):
+            line = _import_line(objective.fg, "fg", "@@FG@@")
+        elif line.endswith("# @@STEP@@"):
+            line = _import_line(optimizer.step, "step", "@@STEP@@")
+        elif line.endswith("# @@DIM@@"):
+            line = f"DIM = {int(dim)}  # @@DIM@@"
+        elif line.endswith("# @@K@@"):
+            line = f"K = {int(lanes)}  # @@K@@"
+        elif line.endswith("# @@STATE@@"):
+            line = f"STATE_SIZE = {int(optimizer.n_state)}  # @@STATE@@"
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    head, rest = text.split("# @@ADAPTERS-BEGIN@@\n")
+    _, tail = rest.split("# @@ADAPTERS-END@@\n")
+    return head + "# @@ADAPTERS-BEGIN@@\n" + adapter + "# @@ADAPTERS-END@@\n" + tail
+
+
 def _package_sources() -> list[str]:
     """Every objective and optimizer source: inlined helpers (lerp ...) may
     live in another module than the registered function."""
@@ -120,6 +157,7 @@ def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
         _module_source(optimizer.step),
         *_package_sources(),
         Path(__file__).with_name("_jit.py").read_text(),
+        Path(__file__).with_name("_views.py").read_text(),
         __version__,
         numba.__version__,
         sys.version,
@@ -133,28 +171,46 @@ def driver(objective: Objective, optimizer: Optimizer):
     """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk)."""
     key = (objective.name, optimizer.name)
     with _lock:
-        if key in _loaded:
-            return _loaded[key]
-        source = driver_source(objective, optimizer)
-        digest = _digest(source, objective, optimizer)
-        stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{digest}"
-        folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{stem}.py"
-        if not path.exists():
-            _remove_stale(folder, stem.rsplit("_", 1)[0])
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(source)
-            os.replace(tmp, path)  # atomic: a concurrent writer writes the same bytes
-        modname = f"optbench_kernel_{stem}"
-        spec = importlib.util.spec_from_file_location(modname, path)
-        module = importlib.util.module_from_spec(spec)
-        # Numba's cache re-imports the module by name when it loads the
-        # compiled code, so the module must be findable in sys.modules.
-        sys.modules[modname] = module
-        spec.loader.exec_module(module)
-        _loaded[key] = module.run_chunk
-        return module.run_chunk
+        if key not in _loaded:
+            source = driver_source(objective, optimizer)
+            stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}"
+            _loaded[key] = _load(stem, source, objective, optimizer).run_chunk
+        return _loaded[key]
+
+
+def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int):
+    """The compiled-on-first-call ``run_blocks`` of the lane driver for this
+    pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk)."""
+    key = (objective.name, optimizer.name, int(dim), int(lanes))
+    with _lock:
+        if key not in _loaded:
+            source = lane_source(objective, optimizer, dim, lanes)
+            stem = f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
+            _loaded[key] = _load(stem, source, objective, optimizer).run_blocks
+        return _loaded[key]
+
+
+def _load(stem: str, source: str, objective: Objective, optimizer: Optimizer):
+    """Write ``source`` as ``<stem>_<digest>.py`` in the cache folder (once)
+    and import it; Numba then compiles or loads its functions from the
+    folder's ``__pycache__``."""
+    stem = f"{stem}_{_digest(source, objective, optimizer)}"
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.py"
+    if not path.exists():
+        _remove_stale(folder, stem.rsplit("_", 1)[0])
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: a concurrent writer writes the same bytes
+    modname = f"optbench_kernel_{stem}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    # Numba's cache re-imports the module by name when it loads the
+    # compiled code, so the module must be findable in sys.modules.
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _remove_stale(folder: Path, prefix: str) -> None:

@@ -79,11 +79,16 @@ def _check(raw):
     # reads back (any failure here is a traceback, never a one-line error)
     with tempfile.TemporaryDirectory() as tmp:
         err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            path = Path(tmp) / "spec.json.toml"
-            path.write_text(_toml(raw))
-            rc = main(["run", str(path), "--out", str(Path(tmp) / "out"), "--no-report", "--quiet"])
-        assert rc == 0, err.getvalue()
+        try:
+            text = _toml(raw)
+        except TypeError:  # None (the API reads it as absent) has no TOML form: run the dict
+            optbench.run(raw, out=Path(tmp) / "out", report=False)
+        else:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                path = Path(tmp) / "spec.toml"
+                path.write_text(text)
+                rc = main(["run", str(path), "--out", str(Path(tmp) / "out"), "--no-report", "--quiet"])
+            assert rc == 0, err.getvalue()
         res = optbench.load(Path(tmp) / "out" / spec.name)
         assert len(res.runs) == spec.n_runs and res.runs["run_id"].tolist() == list(range(spec.n_runs))
 

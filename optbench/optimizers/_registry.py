@@ -22,6 +22,14 @@ sweep kernel can run it for thousands of runs at once:
   ``sched`` of this step and the 1-based step number ``t``.
 * ``check(hp_dict)``: refuses what torch refuses (negative lr, nesterov
   without momentum ...) with a one-line :class:`SpecError`.
+* ``elementwise``: the update of coordinate ``i`` reads only coordinate
+  ``i`` of ``x``, ``g`` and ``state`` (and ``hp``, ``sched``, ``t``), as for
+  every torch.optim rule here.  The engine then steps a block of runs that
+  share a hyperparameter row with one call on their concatenated
+  coordinates (the vectorised lane driver).  An optimizer whose update
+  couples coordinates (a norm of the whole gradient, LARS, Adafactor's
+  factored moments ...) must say ``elementwise=False``; it then runs in the
+  one-run-at-a-time driver.
 """
 from __future__ import annotations
 
@@ -61,6 +69,7 @@ class Optimizer:
     check: Callable[[dict], None]
     momentum_like: str | None = None  # hyper shown on the lr x momentum heatmap
     doc: str = ""
+    elementwise: bool = True  # see the module docstring: allows the lane driver
 
     @property
     def hyper_names(self) -> tuple[str, ...]:

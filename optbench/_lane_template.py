@@ -1,0 +1,324 @@
+"""Lane driver for one (objective, optimizer, dim, K) -- a code template.
+
+optbench.kernels (lane_driver) substitutes the marked lines (the pair's fg / step, DIM, K,
+STATE_SIZE, the fg adapter) and writes the module into its cache folder, so
+Numba compiles one specialised driver per (pair, dim, K) and caches it.
+
+A *block* is K runs that share one hyperparameter row, stepped in
+lock-step.  Their state lives in one scratch vector S, dim-major:
+
+    S[X_OFF + i*K + k]              coordinate i of lane k  (x)
+    S[G_OFF + i*K + k]              gradient
+    S[ST_OFF + (j*DIM + i)*K + k]   optimizer state row j
+    S[F_OFF + k]                    f of lane k at the current step
+
+For every lane k the registered ``fg(x, g, *args)`` sees 1-D views with DIM
+elements at stride K (compile-time constants: LLVM unrolls fg's loops over
+i, and the loop over lanes k vectorises); the registered
+``step(x, g, state, hp, sched, t)`` is called ONCE per block on the flat
+(DIM*K,) views -- valid because step is elementwise over coordinates and
+the block shares one hyperparameter row.
+
+Per-lane bookkeeping: the event test (divergence / escape / next target)
+and the running best are computed branch-free in the same loop as f (so
+that loop still vectorises); the history write is a loop over lanes.
+Everything rare (a lane stops, a target is reached, the end of a block,
+the gradient tolerance) sits behind one block-level flag.  A lane that
+stops is frozen: its outputs are written at the stop and never again; it
+keeps computing (results discarded) until the whole block has stopped.
+
+The numbers are those of the one-run-at-a-time driver (``_driver_template``)
+bit for bit, field by field: the same operations in the same order per run
+(tests/test_lanes.py).  Views into S are built by the intrinsics of
+:mod:`optbench._views` (compile-time shapes and strides, no reference
+counting), not by slicing, which would hide the shapes from LLVM.
+"""
+import math
+
+import numpy as np
+
+from optbench._jit import jit
+from optbench._views import contig1, contig2, fetch_add, strided1
+from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
+from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
+
+DIM = 2  # @@DIM@@
+K = 16  # @@K@@
+STATE_SIZE = 1  # @@STATE@@
+
+N = DIM * K
+X_OFF = 0
+G_OFF = N
+ST_OFF = 2 * N
+F_OFF = (2 + STATE_SIZE) * N
+S_SIZE = F_OFF + K
+NS1 = max(STATE_SIZE, 1)
+
+# per-lane float rows (array LF of shape (5, K)) and int rows (LI, (4, K))
+HI, LO, BEST, TVAL, GN2 = 0, 1, 2, 3, 4
+RUN, ACT, NEXT_T, CONV = 0, 1, 2, 3
+
+
+# @@ADAPTERS-BEGIN@@
+@jit(inline="always")
+def lane_fg(S, k, args):
+    return fg(strided1(S, X_OFF + k, (DIM,), (K,)), strided1(S, G_OFF + k, (DIM,), (K,)))
+
+
+# @@ADAPTERS-END@@
+
+STATUS_UNCONVERGED = 0
+STATUS_CONVERGED = 1
+STATUS_DIVERGED = 2
+STATUS_ESCAPED = 3
+
+
+@jit(inline="always")
+def eval_block(S, args, LF, LI, f_star):
+    """f, g of every lane; returns whether an active lane has an event."""
+    ev = False
+    for k in range(K):
+        f = lane_fg(S, k, args)
+        S[F_OFF + k] = f
+        # branch-free (| & on bools, a select) so that the loop vectorises
+        e = (not (f <= LF[HI, k])) | (f < LF[LO, k]) | (f - f_star <= LF[TVAL, k])
+        ev = ev | (e & (LI[ACT, k] != 0))
+        # an escaping f (below f_lo) is not counted as best
+        LF[BEST, k] = f if (f < LF[BEST, k]) & (f >= LF[LO, k]) else LF[BEST, k]
+    return ev
+
+
+@jit(inline="always")
+def step_block(S, hp_r, sched_row, t):
+    step(contig1(S, X_OFF, (N,), (1,)), contig1(S, G_OFF, (N,), (1,)),
+         contig2(S, ST_OFF, (NS1, N), (N, 1)), hp_r, sched_row, t)
+
+
+@jit(inline="always")
+def grad_norms(S, LF):
+    for k in range(K):
+        s = 0.0
+        for i in range(DIM):
+            gi = S[G_OFF + i * K + k]
+            s += gi * gi
+        LF[GN2, k] = s
+
+
+@jit(inline="always")
+def init_block(b, blk_runs, x0, S, LF, LI, t_first):
+    """Load a block; returns the number of active lanes."""
+    r0 = blk_runs[b, 0]
+    n_act = 0
+    for k in range(K):
+        r = blk_runs[b, k]
+        LI[ACT, k] = 1 if r >= 0 else 0
+        rr = r if r >= 0 else r0
+        LI[RUN, k] = rr
+        n_act += 1 if r >= 0 else 0
+        for i in range(DIM):
+            S[X_OFF + i * K + k] = x0[rr, i]
+        LF[BEST, k] = np.inf
+        LF[LO, k] = -np.inf
+        LF[HI, k] = np.inf
+        LF[TVAL, k] = t_first
+        LI[NEXT_T, k] = 0
+        LI[CONV, k] = -1
+    for j in range(ST_OFF, F_OFF):
+        S[j] = 0.0
+    return n_act
+
+
+@jit(inline="always")
+def init_bounds(S, LF, LI, f_star, div_factor, f_escape):
+    """At t = 0: divergence / escape bounds from f0; returns the event flag."""
+    have_f_star = np.isfinite(f_star)
+    unbounded = f_star == -np.inf
+    ev = False
+    for k in range(K):
+        f = S[F_OFF + k]
+        ref = f_star if have_f_star else f
+        LF[HI, k] = ref + div_factor * max(abs(f - ref), 1.0)
+        if unbounded:
+            LF[LO, k] = f_escape
+        e = (not (f <= LF[HI, k])) | (f < LF[LO, k]) | (f - f_star <= LF[TVAL, k])
+        ev = ev | (e & (LI[ACT, k] != 0))
+        LF[BEST, k] = f if (f < LF[BEST, k]) & (f >= LF[LO, k]) else LF[BEST, k]
+    return ev
+
+
+@jit(inline="always")
+def freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+           steps_run, n_logged, status, conv_step, stopped_bad):
+    """Write lane k's outputs at its stop (step t, li points logged so far)."""
+    r = LI[RUN, k]
+    LI[ACT, k] = 0
+    n_log = curve_f.shape[1]
+    record_g = curve_g.shape[1] > 0
+    record_x = curve_x.shape[1] > 0
+    f = S[F_OFF + k]
+    lj = li
+    if stopped_bad and lj < n_log:
+        # the last logged point is the one that left the bounds
+        curve_f[r, lj] = f
+        if record_g:
+            curve_g[r, lj] = np.nan
+        if record_x:
+            for i in range(DIM):
+                curve_x[r, lj, i] = S[X_OFF + i * K + k]
+        lj += 1
+    for q in range(lj, n_log):
+        curve_f[r, q] = np.nan
+        if record_g:
+            curve_g[r, q] = np.nan
+        if record_x:
+            for i in range(DIM):
+                curve_x[r, q, i] = np.nan
+    f_final[r] = f
+    gn_final[r] = np.nan if stopped_bad else math.sqrt(LF[GN2, k])
+    conv_step[r] = LI[CONV, k]
+    status[r] = st
+    steps_run[r] = t
+    n_logged[r] = lj
+    f_best[r] = LF[BEST, k]
+    for i in range(DIM):
+        x_final[r, i] = S[X_OFF + i * K + k]
+
+
+@jit(inline="always")
+def lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final,
+                f_best, gn_final, steps_run, n_logged, status, target_steps, conv_step):
+    """Divergence / escape (freeze the lane) and targets; returns #lanes stopped."""
+    n_targets = targets.shape[0]
+    stopped = 0
+    for k in range(K):
+        if LI[ACT, k] == 0:
+            continue
+        f = S[F_OFF + k]
+        st = -1
+        if not (f <= LF[HI, k]):
+            st = STATUS_DIVERGED
+        elif f < LF[LO, k]:
+            st = STATUS_ESCAPED
+        if st >= 0:
+            freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+                   steps_run, n_logged, status, conv_step, True)
+            stopped += 1
+            continue
+        gap = f - f_star
+        if gap <= LF[TVAL, k]:
+            r = LI[RUN, k]
+            nt = LI[NEXT_T, k]
+            while nt < n_targets and gap <= targets[nt]:
+                target_steps[r, nt] = t
+                nt += 1
+            LI[NEXT_T, k] = nt
+            if nt == n_targets:
+                LF[TVAL, k] = -np.inf
+                if LI[CONV, k] < 0:
+                    LI[CONV, k] = t
+            else:
+                LF[TVAL, k] = targets[nt]
+    return stopped
+
+
+@jit(inline="always")
+def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final,
+               f_best, gn_final, steps_run, n_logged, status, conv_step):
+    """Gradient tolerance reached, or the last step: freeze; returns #lanes stopped."""
+    stopped = 0
+    for k in range(K):
+        if LI[ACT, k] == 0:
+            continue
+        stop = done
+        if use_tol and LF[GN2, k] <= tol2:
+            if LI[CONV, k] < 0:
+                LI[CONV, k] = t
+            stop = True
+        if stop:
+            st = STATUS_CONVERGED if LI[CONV, k] >= 0 else STATUS_UNCONVERGED
+            freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+                   steps_run, n_logged, status, conv_step, False)
+            stopped += 1
+    return stopped
+
+
+@jit(inline="always")
+def log_extra(li, S, LF, LI, curve_g, curve_x):
+    """curve_g / curve_x of the active lanes (when recorded)."""
+    record_g = curve_g.shape[1] > 0
+    record_x = curve_x.shape[1] > 0
+    for k in range(K):
+        if LI[ACT, k] != 0:
+            r = LI[RUN, k]
+            if record_g:
+                curve_g[r, li] = math.sqrt(LF[GN2, k])
+            if record_x:
+                for i in range(DIM):
+                    curve_x[r, li, i] = S[X_OFF + i * K + k]
+
+
+@jit
+def run_blocks(counter, chunk, blk_runs, x0, hp, sched_idx, sched, args, steps, log_every,
+               f_star, targets, grad_tol, div_factor, f_escape,
+               curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
+               n_logged, status, target_steps, conv_step):
+    """blk_runs[b, k] is the run of lane k of block b (-1: padding).  Takes
+    chunks of `chunk` blocks from the shared counter[0] (atomic fetch-add)
+    until none are left: every thread of the pool calls this once per
+    group, load balance is dynamic, and there is one dispatch per thread."""
+    record_g = curve_g.shape[1] > 0
+    record_gx = record_g or curve_x.shape[1] > 0
+    n_targets = targets.shape[0]
+    use_tol = grad_tol > 0.0
+    tol2 = grad_tol * grad_tol
+    t_first = targets[0] if n_targets > 0 else -np.inf
+
+    S = np.zeros(S_SIZE)
+    LF = np.empty((5, K))
+    LI = np.empty((4, K), dtype=np.int64)
+    nb = blk_runs.shape[0]
+    while True:
+        b_lo = fetch_add(counter, 0, chunk)
+        if b_lo >= nb:
+            break
+        for b in range(b_lo, min(nb, b_lo + chunk)):
+            n_act = init_block(b, blk_runs, x0, S, LF, LI, t_first)
+            r0 = blk_runs[b, 0]
+            hp_r = hp[r0]
+            sched_r = sched[sched_idx[r0]]
+            next_log = 0
+            li = 0
+            t = 0
+            while True:
+                ev = eval_block(S, args, LF, LI, f_star)
+                if t == 0:
+                    ev = init_bounds(S, LF, LI, f_star, div_factor, f_escape)
+                if ev:
+                    n_act -= lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_final,
+                                         f_final, f_best, gn_final, steps_run, n_logged, status, target_steps,
+                                         conv_step)
+                    if n_act == 0:
+                        break
+                log_now = t == next_log
+                done = t == steps
+                if use_tol or done or (log_now and record_g):
+                    grad_norms(S, LF)
+                if log_now:
+                    if n_act == K:
+                        for k in range(K):
+                            curve_f[np.uint64(LI[RUN, k]), li] = S[F_OFF + k]
+                    else:
+                        for k in range(K):
+                            if LI[ACT, k] != 0:
+                                curve_f[np.uint64(LI[RUN, k]), li] = S[F_OFF + k]
+                    if record_gx:
+                        log_extra(li, S, LF, LI, curve_g, curve_x)
+                    li += 1
+                    next_log = min(next_log + log_every, steps)
+                if use_tol or done:
+                    n_act -= lane_stops(t, li, done, use_tol, tol2, S, LF, LI, curve_f, curve_g, curve_x, x_final,
+                                        f_final, f_best, gn_final, steps_run, n_logged, status, conv_step)
+                    if n_act == 0:
+                        break
+                step_block(S, hp_r, sched_r[t], t + 1)
+                t += 1

@@ -1,0 +1,111 @@
+"""The lane driver (blocks of runs stepped together, vectorised) against the
+one-run-at-a-time driver: every field of the result, bit for bit, for every
+optimizer and every analytic objective it runs, with every kind of stop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optbench import engine, objectives, optimizers
+
+FIELDS = ("curve_f", "curve_g", "curve_x", "x_final", "f_final", "f_best", "grad_norm_final", "steps_run",
+          "n_logged", "status", "target_steps", "converged_step")
+# bookkeeping options: plain; sparse logging with targets; gradient tolerance with
+# every curve recorded; a tight divergence bound (many runs stop early)
+OPTIONS = [
+    {},
+    {"log_every": 7, "targets": (1e-1, 1e-3, 1e-6)},
+    {"grad_tol": 1e-4, "record_grad": True, "record_x": True, "targets": (1e-2,)},
+    {"divergence_factor": 10.0, "log_every": 3},
+]
+LANE_OBJECTIVES = [n for n in objectives.names() if not objectives.get(n).batched]
+
+
+def _hp_rows(opt, R, rng):
+    """Rows mixing learning rates and the optimizer's switches, unsorted:
+    blocks gather runs of one row from anywhere, the last block of a row is padded."""
+    names = opt.hyper_names
+    hp = np.tile(opt.hp_row(opt.resolve({})), (R, 1))
+    hp[:, names.index("lr")] = np.array([1e-3, 1e-2, 0.3])[rng.integers(0, 3, R)]
+    if "momentum" in names:
+        hp[:, names.index("momentum")] = np.array([0.0, 0.9])[rng.integers(0, 2, R)]
+    if "nesterov" in names:
+        hp[:, names.index("nesterov")] = (hp[:, names.index("momentum")] > 0) & (rng.random(R) < 0.5)
+    if "weight_decay" in names:
+        hp[:, names.index("weight_decay")] = np.array([0.0, 1e-2])[rng.integers(0, 2, R)]
+    for flag in ("amsgrad", "centered", "decoupled_weight_decay"):
+        if flag in names:
+            hp[:, names.index(flag)] = rng.random(R) < 0.5
+    return hp
+
+
+def _compare(problem, opt, R=37, steps=150, seed=0):
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(problem.lower, problem.upper, size=(R, problem.dim))
+    hp = _hp_rows(opt, R, rng)
+    for kw in OPTIONS:
+        a = engine.run_group(problem, opt, x0, hp, steps=steps, threads=1, driver="scalar", **kw)
+        b = engine.run_group(problem, opt, x0, hp, steps=steps, threads=2, driver="lanes", **kw)
+        bad = [f for f in FIELDS if not np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)]
+        assert not bad, (problem.describe(), opt.name, kw, bad, np.bincount(a.status, minlength=4))
+    return a
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_every_optimizer_steps_lanes_as_it_steps_one_run(name):
+    res = _compare(objectives.make("rosenbrock", 2), optimizers.get(name))
+    assert res.status.size == 37
+
+
+@pytest.mark.parametrize("name", LANE_OBJECTIVES)
+def test_every_analytic_objective_evaluates_lanes_as_one_run(name):
+    obj = objectives.get(name)
+    lo, hi = obj.dims
+    dim = 2 if lo <= 2 and (hi is None or hi >= 2) else lo
+    if hi is None:
+        dim = 3  # n-D objectives at an odd dimension: nothing lines up with the block
+    _compare(objectives.make(name, dim), optimizers.get("adam"))
+
+
+def test_all_kinds_of_stop_occur_in_the_comparison():
+    """So the comparisons above cover divergence, escape, convergence and the budget."""
+    seen = set()
+    for name, opt in (("rosenbrock", "sgd"), ("saddle", "adam"), ("sphere", "adam")):
+        problem = objectives.make(name, 2)
+        rng = np.random.default_rng(0)
+        x0 = rng.uniform(problem.lower, problem.upper, size=(37, 2))
+        o = optimizers.get(opt)
+        for kw in OPTIONS:
+            res = engine.run_group(problem, o, x0, _hp_rows(o, 37, rng), steps=150, driver="lanes", **kw)
+            seen |= {engine.STATUS[s] for s in res.status}
+    assert seen == set(engine.STATUS)
+
+
+def test_auto_picks_lanes_where_they_apply_and_refuses_to_force_them_elsewhere():
+    sgd = optimizers.get("sgd")
+    assert engine.lane_eligible(objectives.make("rosenbrock", 2), sgd)
+    assert not engine.lane_eligible(objectives.make("rosenbrock", 20), sgd)
+    assert not engine.lane_eligible(objectives.make("logistic"), sgd)
+    assert not engine.lane_eligible(objectives.make("sphere", 2), sgd, noise=np.array([0.0, 0.1]))
+    with pytest.raises(ValueError, match="lane driver cannot run"):
+        engine.run_group(objectives.make("rosenbrock", 20), sgd, np.zeros((2, 20)),
+                         np.tile(sgd.hp_row(sgd.resolve({})), (2, 1)), steps=3, driver="lanes")
+
+
+def test_preallocated_outputs_are_filled_in_place():
+    adam = optimizers.get("adam")
+    p = objectives.make("himmelblau")
+    x0 = np.random.default_rng(1).uniform(-4, 4, size=(40, 2))
+    hp = np.tile(adam.hp_row(adam.resolve({"lr": 0.05})), (40, 1))
+    big = np.full((50, 31), -7.0)
+    final = np.zeros((50, 2))
+    for driver in ("lanes", "scalar"):
+        res = engine.run_group(p, adam, x0, hp, steps=30, driver=driver, out_curve_f=big[5:45],
+                               out_x_final=final[5:45])
+        assert np.shares_memory(res.curve_f, big) and np.shares_memory(res.x_final, final)
+        ref = engine.run_group(p, adam, x0, hp, steps=30, driver="scalar")
+        np.testing.assert_array_equal(big[5:45], ref.curve_f)
+        np.testing.assert_array_equal(final[5:45], ref.x_final)
+        assert np.all(big[:5] == -7.0) and np.all(big[45:] == -7.0)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        engine.run_group(p, adam, x0, hp, steps=30, out_curve_f=big[5:45, :10])
