@@ -6,7 +6,7 @@ peer harness (``../shared/peers``).  All follow the canonical operation order
 of :mod:`optbench._bench_workloads`:
 
 * ``numpy``: all runs as arrays, a Python loop over steps (W2 grouped by
-  objective, W3 through batched ``matmul``).  Always available; it is the
+  objective, W3 and W4 through batched ``matmul`` over (runs, batch, ...)).  Always available; it is the
   reference of the agreement check, and it takes rounding-sensitivity
   probes (``noise``).
 * ``torch``: the same with float64 tensors under ``inference_mode``, plain
@@ -14,6 +14,11 @@ of :mod:`optbench._bench_workloads`:
   multiply-adds on CPU).  When ``torch`` is importable.
 * ``jax``: ``jit(vmap(lax.scan))`` per workload, x64, compiled ahead of time
   in ``prepare``.  When ``jax`` is importable.
+
+W4's MLP gradient is backpropagation written out (as W3's logistic gradient)
+in all three, the same arithmetic as optbench's ``mlp_fg`` up to summation
+order: softmax as ``e * (1 / Σe)`` minus the one-hot label, ``tanh' = 1 -
+a²``, the mean as the sum over the batch divided by B.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from ._bench_workloads import (
     W1,
     W2,
     W3,
+    W4,
     adam_step_scalars,
     objective_groups,
     rosenbrock_fg,
@@ -126,7 +132,66 @@ def numpy_w3(inp, noise=None):
     return {"final": W, "history": hist}
 
 
-NUMPY = {W1: numpy_w1, W2: numpy_w2, W3: numpy_w3}
+def mlp_unpack(theta, inp):
+    """Views (W1 (R, h, d), b1 (R, h), W2 (R, K, h), b2 (R, K)) of the packed θ (R, dim)."""
+    R, d, h, K = theta.shape[0], inp["X"].shape[1], inp["width"], inp["n_classes"]
+    o1, o2, o3 = h * d, h * d + h, h * d + h + K * h
+    return (theta[:, :o1].reshape(R, h, d), theta[:, o1:o2], theta[:, o2:o3].reshape(R, K, h), theta[:, o3:])
+
+
+def _mlp_forward(X, W1, b1, W2, b2):
+    """Hidden activations (R, n, h) and logits (R, n, K); ``X`` (R or 1, n, d)."""
+    A = np.tanh(np.matmul(X, W1.transpose(0, 2, 1)) + b1[:, None, :])
+    return A, np.matmul(A, W2.transpose(0, 2, 1)) + b2[:, None, :]
+
+
+def mlp_loss(X, y, theta, inp):
+    """Full-data mean softmax cross-entropy of every run: (R,)."""
+    W1, b1, W2, b2 = mlp_unpack(theta, inp)
+    _, O = _mlp_forward(X[None], W1, b1, W2, b2)
+    m = O.max(axis=2)
+    lse = m + np.log(np.exp(O - m[:, :, None]).sum(axis=2))
+    return (lse - O[:, np.arange(X.shape[0]), y]).mean(axis=1)
+
+
+def numpy_w4(inp, noise=None):
+    X, T, B, rec, mu = inp["X"], inp["T"], inp["B"], inp["record_every"], inp["momentum"]
+    N, K = X.shape[0], inp["n_classes"]
+    yi = inp["y"].astype(np.int64)
+    onehot = (yi[:, None] == np.arange(K)).astype(np.float64)  # (N, K)
+    neg_lr = -inp["lr"][:, None]
+    theta = inp["theta0"].copy()
+    R = theta.shape[0]
+    W1, b1, W2, b2 = mlp_unpack(theta, inp)  # views: updated in place with theta
+    g = np.empty_like(theta)
+    gW1, gb1, gW2, gb2 = mlp_unpack(g, inp)
+    hist = np.empty((R, T // rec + 1))
+    buf = None
+    for t in range(T):
+        if t % rec == 0:
+            hist[:, t // rec] = mlp_loss(X, yi, theta, inp)
+        idx = splitmix_indices(inp["seed"], t, B, N)  # (R, B)
+        Xb = X[idx]  # (R, B, d)
+        A, O = _mlp_forward(Xb, W1, b1, W2, b2)
+        E = np.exp(O - O.max(axis=2, keepdims=True))
+        dO = E * (1.0 / E.sum(axis=2, keepdims=True)) - onehot[idx]  # softmax - onehot: (R, B, K)
+        gW2[...] = np.matmul(dO.transpose(0, 2, 1), A)
+        gb2[...] = dO.sum(axis=1)
+        dZ = np.matmul(dO, W2) * (1.0 - A * A)  # (R, B, h)
+        gW1[...] = np.matmul(dZ.transpose(0, 2, 1), Xb)
+        gb1[...] = dZ.sum(axis=1)
+        gt = _scaled(g / B, noise)
+        if t == 0:
+            buf = gt
+        else:
+            buf *= mu
+            buf += gt
+        theta += neg_lr * buf
+    hist[:, -1] = mlp_loss(X, yi, theta, inp)
+    return {"final": theta, "history": hist}
+
+
+NUMPY = {W1: numpy_w1, W2: numpy_w2, W3: numpy_w3, W4: numpy_w4}
 
 
 def run_numpy(workload, inputs, noise=None):
@@ -249,7 +314,59 @@ def _torch_fns():
         hist[:, -1] = loss(X, yv, W)
         return {"final": W.numpy(), "history": hist.numpy()}
 
-    return {W1: w1, W2: w2, W3: w3}
+    def mlp_views(theta, inp):
+        R, d, h, K = theta.shape[0], inp["X"].shape[1], inp["width"], inp["n_classes"]
+        o1, o2, o3 = h * d, h * d + h, h * d + h + K * h
+        return theta[:, :o1].view(R, h, d), theta[:, o1:o2], theta[:, o2:o3].view(R, K, h), theta[:, o3:]
+
+    def mlp_loss(X, yi, rows, W1, b1, W2, b2):
+        A = torch.tanh(torch.matmul(X, W1.transpose(1, 2)) + b1[:, None, :])  # (R, N, h)
+        O = torch.bmm(A, W2.transpose(1, 2)) + b2[:, None, :]
+        m = O.amax(dim=2)
+        lse = m + torch.log(torch.exp(O - m[:, :, None]).sum(dim=2))
+        return (lse - O[:, rows, yi]).mean(dim=1)
+
+    @torch.inference_mode()
+    def w4(inp):
+        X = as_tensor(inp["X"])
+        T, B, rec, mu = inp["T"], inp["B"], inp["record_every"], inp["momentum"]
+        N, K = X.shape[0], inp["n_classes"]
+        yi = as_tensor(inp["y"]).to(torch.int64)
+        rows = torch.arange(N)
+        onehot = (yi[:, None] == torch.arange(K)[None, :]).to(DT)
+        neg_lr = -as_tensor(inp["lr"])[:, None]
+        seeds = as_tensor(inp["seed"]).to(torch.int64)
+        theta = as_tensor(inp["theta0"]).clone()
+        W1, b1, W2, b2 = mlp_views(theta, inp)
+        g = torch.empty_like(theta)
+        gW1, gb1, gW2, gb2 = mlp_views(g, inp)
+        hist = torch.empty((theta.shape[0], T // rec + 1), dtype=DT)
+        buf = None
+        for t in range(T):
+            if t % rec == 0:
+                hist[:, t // rec] = mlp_loss(X, yi, rows, W1, b1, W2, b2)
+            idx = indices(seeds, t, B, N)
+            Xb = X[idx]  # (R, B, d)
+            A = torch.tanh(torch.bmm(Xb, W1.transpose(1, 2)) + b1[:, None, :])
+            O = torch.bmm(A, W2.transpose(1, 2)) + b2[:, None, :]
+            E = torch.exp(O - O.amax(dim=2, keepdim=True))
+            dO = E * (1.0 / E.sum(dim=2, keepdim=True)) - onehot[idx]
+            gW2.copy_(torch.bmm(dO.transpose(1, 2), A))
+            gb2.copy_(dO.sum(dim=1))
+            dZ = torch.bmm(dO, W2) * (1.0 - A * A)
+            gW1.copy_(torch.bmm(dZ.transpose(1, 2), Xb))
+            gb1.copy_(dZ.sum(dim=1))
+            gt = g / B
+            if t == 0:
+                buf = gt
+            else:
+                buf *= mu
+                buf += gt
+            theta += neg_lr * buf
+        hist[:, -1] = mlp_loss(X, yi, rows, W1, b1, W2, b2)
+        return {"final": theta.numpy(), "history": hist.numpy()}
+
+    return {W1: w1, W2: w2, W3: w3, W4: w4}
 
 
 _TORCH = None
@@ -372,6 +489,60 @@ def _jax_plan(workload, inp):
         key = (W3, inp["w0"].shape, inp["X"].shape, mu, B, T, rec)
         args = (inp["w0"], inp["lr"], inp["seed"], inp["X"], inp["y"])
         return [(key, lambda: jax.jit(jax.vmap(single, in_axes=(0, 0, 0, None, None))), args, slice(None))]
+
+    if workload == W4:
+        mu, B, T, rec = inp["momentum"], inp["B"], inp["T"], inp["record_every"]
+        d, h, K = inp["X"].shape[1], inp["width"], inp["n_classes"]
+        o1, o2, o3 = h * d, h * d + h, h * d + h + K * h
+
+        def mix64(z):
+            z = (z ^ (z >> 30)) * np.uint64(SPLITMIX_M1)
+            z = (z ^ (z >> 27)) * np.uint64(SPLITMIX_M2)
+            return z ^ (z >> 31)
+
+        def unpack(th):
+            return th[:o1].reshape(h, d), th[o1:o2], th[o2:o3].reshape(K, h), th[o3:]
+
+        def full_loss(th, X, yi):
+            W1, b1, W2, b2 = unpack(th)
+            O = jnp.tanh(X @ W1.T + b1) @ W2.T + b2  # (N, K)
+            m = O.max(axis=1)
+            lse = m + jnp.log(jnp.exp(O - m[:, None]).sum(axis=1))
+            return jnp.mean(lse - jnp.take_along_axis(O, yi[:, None], axis=1)[:, 0])
+
+        def single(th0, lr, seed, X, yi, onehot):
+            N = X.shape[0]
+            seed = seed.astype(jnp.uint64)
+            j1 = jnp.arange(1, B + 1, dtype=jnp.uint64)
+
+            def step(c, t):
+                th, buf = c
+                u = mix64(seed + (t.astype(jnp.uint64) * np.uint64(B) + j1) * np.uint64(SPLITMIX_GAMMA))
+                idx = (((u >> 32) * np.uint64(N)) >> 32).astype(jnp.int64)
+                Xb = X[idx]
+                W1, b1, W2, b2 = unpack(th)
+                A = jnp.tanh(Xb @ W1.T + b1)  # (B, h)
+                O = A @ W2.T + b2  # (B, K)
+                E = jnp.exp(O - O.max(axis=1, keepdims=True))
+                dO = E * (1.0 / E.sum(axis=1, keepdims=True)) - onehot[idx]
+                dZ = (dO @ W2) * (1.0 - A * A)
+                g = jnp.concatenate([(dZ.T @ Xb).ravel(), dZ.sum(axis=0), (dO.T @ A).ravel(), dO.sum(axis=0)]) / B
+                buf = jnp.where(t == 0, g, buf * mu + g)
+                return (th + (-lr) * buf, buf), None
+
+            def chunk(c, k):
+                loss = full_loss(c[0], X, yi)
+                c, _ = lax.scan(step, c, k * rec + jnp.arange(rec))
+                return c, loss
+
+            c, losses = lax.scan(chunk, (th0, jnp.zeros_like(th0)), jnp.arange(T // rec))
+            return c[0], jnp.concatenate([losses, full_loss(c[0], X, yi)[None]])
+
+        yi = inp["y"].astype(np.int64)
+        onehot = (yi[:, None] == np.arange(K)[None, :]).astype(np.float64)
+        key = (W4, inp["theta0"].shape, inp["X"].shape, h, K, mu, B, T, rec)
+        args = (inp["theta0"], inp["lr"], inp["seed"], inp["X"], yi, onehot)
+        return [(key, lambda: jax.jit(jax.vmap(single, in_axes=(0, 0, 0, None, None, None))), args, slice(None))]
     raise KeyError(workload)
 
 

@@ -1,11 +1,14 @@
-"""The three peer-comparison workloads, as defined by the peer harness.
+"""The peer-comparison workloads: W1-W3 as defined by the peer harness, W4.
 
-A copy of the definitions in ``../shared/peers/peerbench/workloads.py`` (the
-reference: matching it lets ``optbench bench`` numbers be compared with the C
-and JAX peers measured there), so that ``optbench bench`` runs from a plain
-install.  :func:`make_inputs` builds the same dict, from the same random
-draws, as the harness does; every implementation (optbench, NumPy, torch,
-JAX) receives it and returns ``{"final": (R, dim), "history": (R, n_hist)}``.
+W1-W3 are a copy of the definitions in ``../shared/peers/peerbench/
+workloads.py`` (the reference: matching it lets ``optbench bench`` numbers be
+compared with the C and JAX peers measured there), so that ``optbench bench``
+runs from a plain install; :func:`make_inputs` builds the same dict, from the
+same random draws, as the harness does.  W4 is optbench's own (not in the
+harness): a small MLP trained by minibatch SGD, the peers' vectorized-NumPy
+/ JAX approach set against optbench's engine (issue 7).  Every
+implementation (optbench, NumPy, torch, JAX) receives the dict and returns
+``{"final": (R, dim), "history": (R, n_hist)}``.
 
 W1 ``rosenbrock-adam``
     Rosenbrock 2-D, torch.optim.Adam (lr 1e-2, betas (0.9, 0.999), eps 1e-8),
@@ -22,6 +25,25 @@ W3 ``logreg-minibatch``
     momentum 0.9, minibatch 128 with replacement drawn by SplitMix64
     (draw k = t B + j + 1 of stream ``seed``, index ((u >> 32) N) >> 32);
     T = 2000; history = full-data mean BCE after 0, 100, ..., 2000 updates.
+W4 ``mlp-minibatch``
+    optbench's ``mlp`` objective on its two-moons data: ``data.moons(N =
+    2000, noise 0.1, data_seed 3)`` (2 features, labels 0/1, the generator's
+    output as is); one hidden layer of 16 tanh units, affine output with K =
+    2 classes, mean softmax cross-entropy (log-sum-exp shifted by the max
+    logit), no L2; θ packed as torch's ``nn.Linear`` layers, [W1 (16 x 2)
+    row-major, b1 (16), W2 (2 x 16), b2 (2)], dim 82.  Runs: lr
+    ``geomspace(0.005, 0.2, 8)`` x seeds 0..7 (r = 8 i_lr + seed, R = 64),
+    all from one θ0 (:func:`w4_theta0`: Xavier-uniform weights U(-a, a), a =
+    sqrt(6 / (fan_in + fan_out)), drawn layer by layer from
+    ``default_rng(4)``, biases 0: optbench's ``init = "xavier_uniform"``
+    for one point).  SGD momentum 0.9 (torch: the buffer starts as the first
+    gradient), minibatch 32 with replacement by W3's SplitMix64 scheme,
+    T = 2000; history = full-data mean loss after 0, 100, ..., 2000 updates
+    (21 values); final = θ (R, 82).  The lr grid stops at 0.2, a factor 2
+    below the edge of chaos: from lr ~0.4 on (with momentum 0.9) a 1-ulp
+    difference grows to 1e-7 .. O(1) over 2000 steps, so summation orders
+    would no longer agree to 1e-9; up to 0.2 they agree to ~1e-12, and the
+    agreement check needs no rounding-sensitivity probes (as W3).
 
 The per-step arithmetic of the reference implementations follows the
 canonical operation order documented in the peers' ``workloads.py``
@@ -35,7 +57,10 @@ import numpy as np
 W1 = "rosenbrock-adam"
 W2 = "grid-sgd-momentum"
 W3 = "logreg-minibatch"
-WORKLOADS = (W1, W2, W3)
+W4 = "mlp-minibatch"
+WORKLOADS = (W1, W2, W3, W4)
+PEER_HARNESS_WORKLOADS = (W1, W2, W3)  # those ../shared/peers defines too
+MINIBATCH_WORKLOADS = (W3, W4)  # per-run lr and seed; history logged every record_every
 
 W1_PARAMS = dict(R=4096, T=2000, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, seed=0)
 W2_PARAMS = dict(T=1000, n_init=64, seed=1,
@@ -45,11 +70,14 @@ W2_PARAMS = dict(T=1000, n_init=64, seed=1,
 W3_PARAMS = dict(N=20000, d=32, seed=2, T=2000, B=128, momentum=0.9,
                  record_every=100, lrs=tuple(np.logspace(-3, 0, 8).tolist()),
                  n_seeds=8)
+W4_PARAMS = dict(N=2000, noise=0.1, data_seed=3, width=16, n_classes=2, activation="tanh",
+                 init_seed=4, T=2000, B=32, momentum=0.9, record_every=100,
+                 lrs=tuple(np.geomspace(0.005, 0.2, 8).tolist()), n_seeds=8)
 
 # Sizes of ``optbench bench --quick``: (runs, steps) per workload.  Runs are an
 # evenly strided subset of the full grid, so every objective / lr / momentum
 # of W2 stays represented.
-QUICK = {W1: (256, 200), W2: (768, 200), W3: (16, 200)}
+QUICK = {W1: (256, 200), W2: (768, 200), W3: (16, 200), W4: (16, 200)}
 
 OBJ_SPHERE, OBJ_ROSENBROCK, OBJ_HIMMELBLAU = 0, 1, 2
 
@@ -146,6 +174,50 @@ def w3_data():
     return X, y, w_true
 
 
+def w4_data():
+    """W4's data set ``(X, y)``: optbench's two moons (writable copies, y 0/1 float64)."""
+    from .objectives import data as D
+
+    p = W4_PARAMS
+    ds = D.moons(p["N"], p["noise"], p["data_seed"])
+    return np.array(ds.X, dtype=np.float64), np.array(ds.y, dtype=np.float64)
+
+
+def w4_layers():
+    """(fan_out, fan_in) of W4's affine layers, in packing order."""
+    p = W4_PARAMS
+    return [(p["width"], 2), (p["n_classes"], p["width"])]
+
+
+def w4_theta0():
+    """W4's starting point (dim,): Xavier-uniform weights, layer by layer from
+    ``default_rng(init_seed)``, biases 0 (as optbench's ``nn.init_points``
+    with ``xavier_uniform`` and count 1)."""
+    layers = w4_layers()
+    rng = np.random.default_rng(W4_PARAMS["init_seed"])
+    theta = np.zeros(sum(o * i + o for o, i in layers))
+    off = 0
+    for fan_out, fan_in in layers:
+        n = fan_out * fan_in
+        a = np.sqrt(6.0 / (fan_in + fan_out))
+        theta[off:off + n] = rng.uniform(-a, a, size=(1, n))[0]
+        off += n + fan_out
+    return theta
+
+
+def _minibatch_runs(name, p, runs, steps):
+    lr = np.repeat(np.asarray(p["lrs"]), p["n_seeds"])
+    seed = np.tile(np.arange(p["n_seeds"], dtype=np.int64), len(p["lrs"]))
+    ids = np.arange(lr.size)
+    sel = _subset(lr.size, runs)
+    if sel is not None:
+        lr, seed, ids = lr[sel], seed[sel], sel
+    T = int(steps or p["T"])
+    if T % p["record_every"]:
+        raise ValueError(f"steps of {name} must be a multiple of {p['record_every']}, got {T}")
+    return np.ascontiguousarray(lr), np.ascontiguousarray(seed), ids, T
+
+
 def make_inputs(name, runs=None, steps=None):
     """Inputs of one workload, the same dict as the peer harness builds.
 
@@ -177,18 +249,18 @@ def make_inputs(name, runs=None, steps=None):
     if name == W3:
         p = W3_PARAMS
         X, y, w_true = w3_data()
-        lr = np.repeat(np.asarray(p["lrs"]), p["n_seeds"])
-        seed = np.tile(np.arange(p["n_seeds"], dtype=np.int64), len(p["lrs"]))
-        ids = np.arange(lr.size)
-        sel = _subset(lr.size, runs)
-        if sel is not None:
-            lr, seed, ids = lr[sel], seed[sel], sel
-        T = int(steps or p["T"])
-        if T % p["record_every"]:
-            raise ValueError(f"steps of {W3} must be a multiple of {p['record_every']}, got {T}")
-        return dict(workload=W3, X=X, y=y, w_true=w_true, lr=np.ascontiguousarray(lr),
-                    seed=np.ascontiguousarray(seed), momentum=p["momentum"], B=p["B"], T=T,
-                    record_every=p["record_every"], w0=np.zeros((lr.size, p["d"])), run_ids=ids)
+        lr, seed, ids, T = _minibatch_runs(W3, p, runs, steps)
+        return dict(workload=W3, X=X, y=y, w_true=w_true, lr=lr, seed=seed, momentum=p["momentum"], B=p["B"],
+                    T=T, record_every=p["record_every"], w0=np.zeros((lr.size, p["d"])), run_ids=ids)
+    if name == W4:
+        p = W4_PARAMS
+        X, y = w4_data()
+        lr, seed, ids, T = _minibatch_runs(W4, p, runs, steps)
+        theta = w4_theta0()
+        theta0 = np.ascontiguousarray(np.broadcast_to(theta, (lr.size, theta.size)))  # one θ0 for every run
+        return dict(workload=W4, X=X, y=y, lr=lr, seed=seed, momentum=p["momentum"], B=p["B"], T=T,
+                    record_every=p["record_every"], noise=p["noise"], data_seed=p["data_seed"], width=p["width"],
+                    n_classes=p["n_classes"], activation=p["activation"], theta0=theta0, run_ids=ids)
     raise KeyError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
 
 
@@ -203,6 +275,8 @@ def expected_shapes(inputs):
     R, T = work_size(inputs)
     if inputs["workload"] == W3:
         return (R, inputs["X"].shape[1]), (R, T // inputs["record_every"] + 1)
+    if inputs["workload"] == W4:
+        return (R, inputs["theta0"].shape[1]), (R, T // inputs["record_every"] + 1)
     return (R, 2), (R, T)
 
 

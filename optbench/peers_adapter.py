@@ -12,8 +12,9 @@ the kernel cache) on tiny inputs, ``run.info()`` says what ran.
 
 Every workload goes through the public engine call,
 :func:`optbench.engine.run_group`, with the registered objectives
-(``rosenbrock``, ``sphere``, ``himmelblau``, ``logistic`` on ``data="w3"``)
-and optimizers (``adam``, ``sgd``); nothing here is workload-specific code:
+(``rosenbrock``, ``sphere``, ``himmelblau``, ``logistic`` on ``data="w3"``,
+``mlp`` on ``data="moons"``) and optimizers (``adam``, ``sgd``); nothing
+here is workload-specific code:
 
 * W1: one group, Adam, curve logged every step;
 * W2: one group per objective (one compiled kernel each), SGD with the
@@ -21,6 +22,10 @@ and optimizers (``adam``, ``sgd``); nothing here is workload-specific code:
 * W3: one group, SGD momentum 0.9, minibatch 128 drawn from the run's
   stream ``keys[r] = seed`` (the same SplitMix64 draws as the peers), full-
   data loss logged every 100 steps.
+* W4: one group, ``mlp`` (1 hidden layer of the inputs' width and
+  activation, softmax cross-entropy, no L2) with the inputs' data passed in
+  as for W3, SGD momentum 0.9, minibatch 32 from the run's stream, full-data
+  loss logged every 100 steps.
 
 Mapping of conventions: the peers' ``history[:, t]`` (f before update t) is
 optbench's ``curve_f[:, t]`` without its last column (f after the last
@@ -39,21 +44,24 @@ import dataclasses
 import numpy as np
 
 from . import engine, objectives, optimizers
-from ._bench_workloads import W1, W2, W3
+from ._bench_workloads import W1, W2, W3, W4
 
 _W2_OBJECTIVES = ("sphere", "rosenbrock", "himmelblau")  # ids 0, 1, 2 of W2
 _DIVERGED = engine.STATUS.index("diverged")
 _problems: dict = {}
 
 
-def _problem(name: str):
+def _problem(name, **params):
     """Problems are built once per process (the logistic one solves for f*)."""
-    if name not in _problems:
+    key = (name, *sorted(params.items()))
+    if key not in _problems:
         if name == "logistic_w3":
-            _problems[name] = objectives.make("logistic", data="w3", intercept=False, l2=0.0, loss="cross_entropy")
+            _problems[key] = objectives.make("logistic", data="w3", intercept=False, l2=0.0, loss="cross_entropy")
+        elif name == "mlp":
+            _problems[key] = objectives.make("mlp", **params)
         else:
-            _problems[name] = objectives.make(name, 2)
-    return _problems[name]
+            _problems[key] = objectives.make(name, 2)
+    return _problems[key]
 
 
 def _hp(optimizer, n_runs: int, **columns) -> np.ndarray:
@@ -115,9 +123,7 @@ def _w3(inp: dict) -> dict:
     y = np.ascontiguousarray(inp["y"], dtype=np.float64)
     if X.shape[1] != problem.dim or y.shape != (X.shape[0],):
         raise ValueError(f"W3 data of shape {X.shape} / {y.shape}; expected (N, {problem.dim}) / (N,)")
-    # the inputs' data (the same as data="w3"), passed through: the adapter
-    # never relies on two copies of the generator agreeing
-    problem = dataclasses.replace(problem, args=(X, y, *problem.args[2:]), n_samples=X.shape[0])
+    problem = _with_data(problem, X, y)  # the inputs' data, the same as data="w3"
     w0 = inp["w0"]
     R, T = w0.shape[0], int(inp["T"])
     hp = _hp(sgd, R, lr=inp["lr"], momentum=inp["momentum"])
@@ -126,7 +132,35 @@ def _w3(inp: dict) -> dict:
     return {"final": _final(res, T), "history": res.curve_f}
 
 
-_DISPATCH = {W1: _w1, W2: _w2, W3: _w3}
+def _with_data(problem, X, y):
+    """``problem`` with the inputs' data (the same as its own generator's),
+    passed through: the adapter never relies on two copies of a generator
+    agreeing."""
+    return dataclasses.replace(problem, args=(X, y, *problem.args[2:]), n_samples=X.shape[0])
+
+
+def _w4(inp: dict) -> dict:
+    sgd = optimizers.get("sgd")
+    X = np.ascontiguousarray(inp["X"], dtype=np.float64)
+    y = np.ascontiguousarray(inp["y"], dtype=np.float64)  # class indices as floats, as mlp_fg reads them
+    if int(inp["n_classes"]) != 2:
+        raise ValueError(f"W4 runs on the binary moons data (2 classes); got n_classes={inp['n_classes']}")
+    problem = _problem("mlp", data="moons", n_samples=X.shape[0], noise=float(inp["noise"]),
+                       data_seed=int(inp["data_seed"]), layers=1, width=int(inp["width"]),
+                       activation=str(inp["activation"]), loss="cross_entropy", l2=0.0)
+    theta0 = inp["theta0"]
+    if X.shape[1] != 2 or y.shape != (X.shape[0],) or theta0.shape[1] != problem.dim:
+        raise ValueError(f"W4 data of shape {X.shape} / {y.shape}, θ0 {theta0.shape}; expected "
+                         f"(N, 2) / (N,) / (R, {problem.dim})")
+    problem = _with_data(problem, X, y)
+    R, T = theta0.shape[0], int(inp["T"])
+    hp = _hp(sgd, R, lr=inp["lr"], momentum=inp["momentum"])
+    res = _run_group(problem, sgd, theta0, hp, T, log_every=int(inp["record_every"]),
+                     keys=np.asarray(inp["seed"]).astype(np.uint64), batch=np.full(R, int(inp["B"]), np.int64))
+    return {"final": _final(res, T), "history": res.curve_f}
+
+
+_DISPATCH = {W1: _w1, W2: _w2, W3: _w3, W4: _w4}
 
 
 def run(workload: str, inputs: dict) -> dict:
@@ -144,6 +178,9 @@ def prepare(workload: str, inputs: dict) -> None:
     small = dict(inputs)
     if workload == W3:
         small.update(T=inputs["record_every"], lr=inputs["lr"][:2], seed=inputs["seed"][:2], w0=inputs["w0"][:2])
+    elif workload == W4:
+        small.update(T=inputs["record_every"], lr=inputs["lr"][:2], seed=inputs["seed"][:2],
+                     theta0=inputs["theta0"][:2])
     elif workload == W2:
         # one run of each objective
         first = [int(np.flatnonzero(inputs["obj"] == k)[0]) for k in np.unique(inputs["obj"])]

@@ -14,7 +14,8 @@ from optbench import _bench_peers, bench, peers_adapter
 from optbench import _bench_workloads as WL
 
 # small sizes: every W2 objective, lr and momentum; diverging runs included
-SMALL = {WL.W1: (64, 300), WL.W2: (384, 300), WL.W3: (8, 200)}
+# (W3, W4: every lr once, seeds 0..7)
+SMALL = {WL.W1: (64, 300), WL.W2: (384, 300), WL.W3: (8, 200), WL.W4: (8, 200)}
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 
 
@@ -32,9 +33,32 @@ def test_adapter_matches_numpy_reference(case):
     if workload == WL.W3:  # summation order inside the dot products differs
         np.testing.assert_allclose(hist, ref["history"], rtol=1e-12)
         np.testing.assert_allclose(final, ref["final"], rtol=1e-12, atol=1e-15)
+    elif workload == WL.W4:  # batched matmul against mlp_fg's row loop: summation order differs
+        np.testing.assert_allclose(hist, ref["history"], rtol=1e-12)
+        np.testing.assert_allclose(final, ref["final"], rtol=1e-11, atol=1e-14)
     else:  # canonical operation order, no FMA: bit for bit, NaN after divergence included
         assert np.array_equal(hist, ref["history"], equal_nan=True)
         assert np.array_equal(final, ref["final"], equal_nan=True)
+
+
+def test_w4_is_optbench_mlp_on_its_moons():
+    """W4's data, θ0 and first loss are those of optbench's own ``mlp`` objective."""
+    from optbench import objectives
+    from optbench.objectives import nn
+
+    inputs = WL.make_inputs(WL.W4)
+    p = WL.W4_PARAMS
+    R, T = WL.work_size(inputs)
+    assert (R, T) == (64, 2000) and WL.expected_shapes(inputs) == ((64, 82), (64, 21))
+    problem = objectives.make("mlp", data="moons", n_samples=p["N"], noise=p["noise"], data_seed=p["data_seed"],
+                              layers=1, width=p["width"], activation="tanh", loss="cross_entropy", l2=0.0)
+    assert problem.dim == 82 and problem.args[2:5] == (2, 16, 0)
+    assert np.array_equal(inputs["X"], problem.args[0]) and np.array_equal(inputs["y"], problem.args[1])
+    theta0 = nn.init_points(problem, "xavier_uniform", np.random.default_rng(p["init_seed"]), 1, 0.0)[0]
+    assert np.array_equal(inputs["theta0"], np.broadcast_to(theta0, (R, 82)))
+    f = problem.objective.fg(theta0.copy(), np.empty(82), problem.all_rows(), *problem.args)
+    loss0 = _bench_peers.mlp_loss(inputs["X"], inputs["y"].astype(np.int64), inputs["theta0"][:1], inputs)
+    np.testing.assert_allclose(loss0, f, rtol=1e-14)
 
 
 def test_small_w2_includes_diverging_runs():
@@ -102,7 +126,7 @@ def test_inputs_are_the_peer_harness_inputs():
         from peerbench import workloads as peer_wl
     finally:
         sys.path.remove(str(PEERS))
-    for workload in WL.WORKLOADS:
+    for workload in WL.PEER_HARNESS_WORKLOADS:  # W4 is optbench's own
         for size in ((None, None), SMALL[workload]):
             ours, theirs = WL.make_inputs(workload, *size), peer_wl.make_inputs(workload, *size)
             assert peer_wl.input_digest(ours) == peer_wl.input_digest(theirs)
