@@ -104,16 +104,22 @@ def _w2(inp: dict) -> dict:
     x0, T, obj = inp["x0"], int(inp["T"]), np.asarray(inp["obj"])
     R = x0.shape[0]
     final = np.empty((R, 2))
-    hist = np.empty((R, T))
+    # one (R, T + 1) array: each objective's group writes its rows in place
+    # (a contiguous block in the canonical run order), no 98 MB copy
+    hist = np.empty((R, T + 1))
     for k in np.unique(obj):
         sel = np.flatnonzero(obj == k)
-        if sel[-1] - sel[0] + 1 == sel.size:
-            sel = slice(int(sel[0]), int(sel[-1]) + 1)  # canonical order: contiguous, no gather
+        contiguous = sel[-1] - sel[0] + 1 == sel.size
+        if contiguous:
+            sel = slice(int(sel[0]), int(sel[-1]) + 1)
         hp = _hp(sgd, len(x0[sel]), lr=inp["lr"][sel], momentum=inp["momentum"][sel])
-        res = _run_group(_problem(_W2_OBJECTIVES[int(k)]), sgd, x0[sel], hp, T)
-        final[sel] = _final(res, T)
-        hist[sel] = res.curve_f[:, :T]
-    return {"final": final, "history": hist}
+        out = dict(out_curve_f=hist[sel], out_x_final=final[sel]) if contiguous else {}
+        res = _run_group(_problem(_W2_OBJECTIVES[int(k)]), sgd, x0[sel], hp, T, **out)
+        f = _final(res, T)
+        if not contiguous:
+            final[sel] = f
+            hist[sel] = res.curve_f
+    return {"final": final, "history": hist[:, :T]}
 
 
 def _w3(inp: dict) -> dict:
