@@ -20,6 +20,7 @@ from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
 
 BATCHED = False  # @@BATCHED@@
+VALUE_ONLY = False  # @@VALUE_ONLY@@
 STATE_SIZE = 1  # @@STATE@@
 
 
@@ -141,9 +142,13 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
             evaluated = True
             if BATCHED:
                 # the full-data value at logged steps; the update uses the
-                # minibatch gradient (or, with b == 0, the full one)
-                if log_now or b == 0:
+                # minibatch gradient (or, with b == 0, the full one).  Where
+                # nothing reads the full-data gradient, an objective that
+                # can (VALUE_ONLY) skips computing it: g[:0] is empty.
+                if b == 0 or (log_now and (not VALUE_ONLY or use_tol or t == steps or record_g)):
                     f = full_fg(x, g, all_rows, args)
+                elif log_now:
+                    f = full_fg(x, g[:0], all_rows, args)
                 else:
                     evaluated = False
             else:

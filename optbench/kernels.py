@@ -102,6 +102,8 @@ def driver_source(objective: Objective, optimizer: Optimizer) -> str:
             line = _import_line(optimizer.step, "step", "@@STEP@@")
         elif line.endswith("# @@BATCHED@@"):
             line = f"BATCHED = {bool(objective.batched)}  # @@BATCHED@@"
+        elif line.endswith("# @@VALUE_ONLY@@"):
+            line = f"VALUE_ONLY = {bool(objective.value_only)}  # @@VALUE_ONLY@@"
         elif line.endswith("# @@STATE@@"):
             line = f"STATE_SIZE = {int(optimizer.n_state)}  # @@STATE@@"
         lines.append(line)

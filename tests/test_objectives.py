@@ -25,6 +25,27 @@ def _problems(name):
         yield obj.make(dim, **params)
 
 
+VALUE_ONLY = [n for n in ALL if objectives.get(n).value_only]
+
+
+@pytest.mark.parametrize("name", VALUE_ONLY)
+def test_a_value_only_call_gives_the_same_value_and_leaves_g_alone(name):
+    """fg with an empty g (the driver's logged full-data loss when no gradient
+    norm is recorded) returns exactly the value of the full call."""
+    assert objectives.get(name).batched
+    rng = np.random.default_rng(3)
+    for problem in _problems(name):
+        # rows as value_and_grad passes them (writable int64): no extra compiled signature
+        for rows in (np.array(problem.all_rows()), rng.integers(0, problem.n_samples, 17)):
+            for _ in range(3):
+                x = rng.uniform(problem.lower, problem.upper)
+                g = np.empty(problem.dim)
+                f_full = problem.objective.fg(x, g, rows, *problem.args)
+                empty = np.empty(0)
+                f_value = problem.objective.fg(x, empty, rows, *problem.args)
+                assert f_value == f_full or (math.isnan(f_value) and math.isnan(f_full)), problem.describe()
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_recorded_minima_have_their_value_and_zero_gradient(name):
     for problem in _problems(name):

@@ -113,6 +113,10 @@ class Objective:
     default_dim: int | None = 2
     params: Mapping[str, Param] = field(default_factory=dict)
     batched: bool = False
+    # value_only: fg accepts an empty g (length 0) and then returns the value
+    # alone, leaving g untouched (a data objective's logged full-data loss
+    # skips its backward pass when no gradient norm is recorded there)
+    value_only: bool = False
     dim_from_data: bool = False
     formula: str = ""
     # check_given(given, resolved) may refuse combinations of the fields a
@@ -205,7 +209,10 @@ class Problem:
             raise SpecError(
                 f"objective {self.name!r} (dim {self.dim}): point has shape {arr.shape}; expected ({self.dim},)"
             )
-        return np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(arr)
+        # a read-only point (a recorded minimum) would compile fg once more:
+        # Numba types read-only arrays apart
+        return arr if arr.flags.writeable else arr.copy()
 
     def value_and_grad(self, x, rows=None) -> tuple[float, np.ndarray]:
         """Value and analytic gradient at ``x`` (full data unless ``rows``)."""

@@ -95,16 +95,20 @@ MAX_HESSIAN_WORK = 1e9  # n * dim² above this: the optimum is not computed (f_s
 @jit(inline="always")
 def _mean_plus_l2(f, x, g, nb, dim, nf, l2):
     """Sums over the batch -> means; then + (l2/2)||w||^2 on the first nf
-    entries (the weights; intercepts excluded).  Returns f."""
+    entries (the weights; intercepts excluded).  Returns f.  An empty ``g``
+    (value only) is left alone."""
     f = f / nb
     inv = 1.0 / nb
-    for j in range(dim):
-        g[j] *= inv
+    want_g = g.shape[0] > 0
+    if want_g:
+        for j in range(dim):
+            g[j] *= inv
     if l2 != 0.0:
         sq = 0.0
         for j in range(nf):
             sq += x[j] * x[j]
-            g[j] += l2 * x[j]
+            if want_g:
+                g[j] += l2 * x[j]
         f += 0.5 * l2 * sq
     return f
 
@@ -121,16 +125,24 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
     """
     nf = X.shape[1]
     dim = x.shape[0]
-    for j in range(dim):
+    want_g = g.shape[0] > 0  # an empty g: the value only
+    for j in range(g.shape[0]):
         g[j] = 0.0
     b = x[nf] if has_b else 0.0
     f = 0.0
     nb = rows.shape[0]
+    # all margins first: independent row loads the CPU overlaps (a minibatch
+    # gathers rows from all over X, and one row at a time waits on each)
+    zs = np.empty(nb)
     for r in range(nb):
         i = rows[r]
         z = b
         for j in range(nf):
             z += X[i, j] * x[j]
+        zs[r] = z
+    for r in range(nb):
+        i = rows[r]
+        z = zs[r]
         yi = y[i]
         if loss == 2:
             t = 2.0 * yi - 1.0
@@ -155,7 +167,7 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
             else:
                 f += dz * dz
                 d = 2.0 * dz * p * q
-        if d != 0.0:
+        if want_g and d != 0.0:
             for j in range(nf):
                 g[j] += d * X[i, j]
             if has_b:
@@ -174,7 +186,8 @@ def softmax_fg(x, g, rows, X, y, n_classes, l2, has_b):
     dim = x.shape[0]
     stride = nf + 1 if has_b else nf
     z = np.empty(n_classes)
-    for j in range(dim):
+    want_g = g.shape[0] > 0  # an empty g: the value only
+    for j in range(g.shape[0]):
         g[j] = 0.0
     f = 0.0
     nb = rows.shape[0]
@@ -197,6 +210,8 @@ def softmax_fg(x, g, rows, X, y, n_classes, l2, has_b):
             z[k] = e
             tot += e
         f += (zmax + math.log(tot)) - zy
+        if not want_g:
+            continue
         inv_tot = 1.0 / tot
         for k in range(n_classes):
             d = z[k] * inv_tot
@@ -209,8 +224,9 @@ def softmax_fg(x, g, rows, X, y, n_classes, l2, has_b):
                 g[base + nf] += d
     f = f / nb
     inv = 1.0 / nb
-    for j in range(dim):
-        g[j] *= inv
+    if want_g:
+        for j in range(dim):
+            g[j] *= inv
     if l2 != 0.0:
         sq = 0.0
         for k in range(n_classes):
@@ -218,7 +234,8 @@ def softmax_fg(x, g, rows, X, y, n_classes, l2, has_b):
             for j in range(nf):
                 v = x[base + j]
                 sq += v * v
-                g[base + j] += l2 * v
+                if want_g:
+                    g[base + j] += l2 * v
         f += 0.5 * l2 * sq
     return f
 
@@ -228,23 +245,29 @@ def least_squares_fg(x, g, rows, X, y, l2, has_b):
     """Mean squared error (1/n) Σ (w·x_i (+ b) - y_i)²; gradient (2/n) Σ r_i x_i."""
     nf = X.shape[1]
     dim = x.shape[0]
-    for j in range(dim):
+    want_g = g.shape[0] > 0  # an empty g: the value only
+    for j in range(g.shape[0]):
         g[j] = 0.0
     b = x[nf] if has_b else 0.0
     f = 0.0
     nb = rows.shape[0]
+    zs = np.empty(nb)  # predictions first: independent row loads (see logistic_fg)
     for r in range(nb):
         i = rows[r]
         z = b
         for j in range(nf):
             z += X[i, j] * x[j]
-        res = z - y[i]
+        zs[r] = z
+    for r in range(nb):
+        i = rows[r]
+        res = zs[r] - y[i]
         f += res * res
-        d = 2.0 * res
-        for j in range(nf):
-            g[j] += d * X[i, j]
-        if has_b:
-            g[nf] += d
+        if want_g:
+            d = 2.0 * res
+            for j in range(nf):
+                g[j] += d * X[i, j]
+            if has_b:
+                g[nf] += d
     return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
@@ -852,6 +875,7 @@ register(
             ),
         ),
         batched=True,
+        value_only=True,
         dim_from_data=True,
     )
 )
@@ -874,6 +898,7 @@ register(
             intercept=Param(True, "fit one intercept per class"),
         ),
         batched=True,
+        value_only=True,
         dim_from_data=True,
     )
 )
@@ -895,6 +920,7 @@ register(
             intercept=Param(True, "fit an intercept"),
         ),
         batched=True,
+        value_only=True,
         dim_from_data=True,
     )
 )

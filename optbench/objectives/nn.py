@@ -227,16 +227,22 @@ def perceptron_fg(x, g, rows, X, t, activation, loss, l2):
     """
     nf = X.shape[1]
     dim = x.shape[0]
-    for j in range(dim):
+    want_g = g.shape[0] > 0  # an empty g: the value only
+    for j in range(g.shape[0]):
         g[j] = 0.0
     b = x[nf]
     f = 0.0
     nb = rows.shape[0]
+    zs = np.empty(nb)  # pre-activations first: independent row loads (see ml.logistic_fg)
     for r in range(nb):
         i = rows[r]
         z = b
         for j in range(nf):
             z += X[i, j] * x[j]
+        zs[r] = z
+    for r in range(nb):
+        i = rows[r]
+        z = zs[r]
         ti = t[i]
         if loss == CROSS_ENTROPY:
             e = math.exp(-abs(z))
@@ -260,7 +266,7 @@ def perceptron_fg(x, g, rows, X, t, activation, loss, l2):
             res = a - ti
             f += res * res
             dz = 2.0 * res * slope
-        if dz != 0.0:
+        if want_g and dz != 0.0:
             for j in range(nf):
                 g[j] += dz * X[i, j]
             g[nf] += dz
@@ -310,7 +316,8 @@ def mlp_fg(x, g, rows, X, y, n_out, width1, width2, activation, loss, l2):
         last, slast, dlast = a2, s2, d2
     else:
         last, slast, dlast = a1, s1, d1
-    for j in range(dim):
+    want_g = g.shape[0] > 0  # an empty g: the value only (no backward pass)
+    for j in range(g.shape[0]):
         g[j] = 0.0
     f = 0.0
     nb = rows.shape[0]
@@ -346,6 +353,8 @@ def mlp_fg(x, g, rows, X, y, n_out, width1, width2, activation, loss, l2):
             res = out[0] - y[i]
             f += res * res
             dout[0] = 2.0 * res
+        if not want_g:
+            continue
         # ---- backward: output layer (its gradient, and Wᵀδ row by row of W)
         for j in range(hl):
             dlast[j] = 0.0
@@ -380,15 +389,17 @@ def mlp_fg(x, g, rows, X, y, n_out, width1, width2, activation, loss, l2):
             g[ob1 + j] += dj
     f = f / nb
     inv = 1.0 / nb
-    for j in range(dim):
-        g[j] *= inv
+    if want_g:
+        for j in range(dim):
+            g[j] *= inv
     if l2 != 0.0:
         sq = 0.0
         for lo, hi in ((ow1, ob1), (ow2, ob2), (ow3, ob3)):
             for j in range(lo, hi):
                 v = x[j]
                 sq += v * v
-                g[j] += l2 * v
+                if want_g:
+                    g[j] += l2 * v
         f += 0.5 * l2 * sq
     return f
 
@@ -717,6 +728,7 @@ register(
             "l2": Param(0.0, "L2 penalty (l2/2)||w||², bias excluded", low=0.0),
         },
         batched=True,
+        value_only=True,
         dim_from_data=True,
         init_points=init_points,
         init_schemes=INIT_SCHEMES,
@@ -755,6 +767,7 @@ register(
             "l2": Param(0.0, "L2 penalty (l2/2)Σ||W||² over the weight matrices, biases excluded", low=0.0),
         },
         batched=True,
+        value_only=True,
         dim_from_data=True,
         init_points=init_points,
         init_schemes=INIT_SCHEMES,
