@@ -72,7 +72,7 @@ def _hp(optimizer, n_runs: int, **columns) -> np.ndarray:
     hp = np.tile(optimizer.hp_row(optimizer.resolve({})), (n_runs, 1))
     for name, value in columns.items():
         hp[:, names.index(name)] = value
-    for row in np.unique(hp, axis=0):
+    for row in engine.row_groups(hp)[0]:  # O(R); np.unique over rows sorts them (~3 ms for W1)
         values = {h.name: (bool(v) if h.is_bool else float(v)) for h, v in zip(optimizer.hypers, row)}
         optimizer.resolve(values)
     return hp
