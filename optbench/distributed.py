@@ -84,7 +84,8 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     try:
         if workers is not None:
             cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                # ":0": the scheduler's HTTP endpoint on any free port (None still tries 8787)
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             client = distributed.Client(cluster)
