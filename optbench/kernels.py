@@ -91,26 +91,33 @@ def _module_source(func) -> str:
     return inspect.getsource(sys.modules[py.__module__])
 
 
-def driver_source(objective: Objective, optimizer: Optimizer) -> str:
-    """The Python source of the driver for this pair."""
-    text = TEMPLATE_PATH.read_text()
+def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants: dict, adapters: str) -> str:
+    """``template`` with its marked lines filled in: the import lines of the
+    pair's fg and step, ``NAME = value  # @@MARK@@`` for each of
+    ``constants`` ({mark: (name, value)}), and the adapter block."""
     lines = []
-    for line in text.splitlines():
+    for line in template.read_text().splitlines():
         if line.endswith("# @@FG@@"):
             line = _import_line(objective.fg, "fg", "@@FG@@")
         elif line.endswith("# @@STEP@@"):
             line = _import_line(optimizer.step, "step", "@@STEP@@")
-        elif line.endswith("# @@BATCHED@@"):
-            line = f"BATCHED = {bool(objective.batched)}  # @@BATCHED@@"
-        elif line.endswith("# @@VALUE_ONLY@@"):
-            line = f"VALUE_ONLY = {bool(objective.value_only)}  # @@VALUE_ONLY@@"
-        elif line.endswith("# @@STATE@@"):
-            line = f"STATE_SIZE = {int(optimizer.n_state)}  # @@STATE@@"
+        else:
+            for mark, (name, value) in constants.items():
+                if line.endswith(f"# @@{mark}@@"):
+                    line = f"{name} = {value!r}  # @@{mark}@@"
         lines.append(line)
     text = "\n".join(lines) + "\n"
     head, rest = text.split("# @@ADAPTERS-BEGIN@@\n")
     _, tail = rest.split("# @@ADAPTERS-END@@\n")
-    return head + "# @@ADAPTERS-BEGIN@@\n" + _adapters(objective) + "# @@ADAPTERS-END@@\n" + tail
+    return head + "# @@ADAPTERS-BEGIN@@\n" + adapters + "# @@ADAPTERS-END@@\n" + tail
+
+
+def driver_source(objective: Objective, optimizer: Optimizer) -> str:
+    """The Python source of the driver for this pair."""
+    constants = {"BATCHED": ("BATCHED", bool(objective.batched)),
+                 "VALUE_ONLY": ("VALUE_ONLY", bool(objective.value_only)),
+                 "STATE": ("STATE_SIZE", int(optimizer.n_state))}
+    return _fill(TEMPLATE_PATH, objective, optimizer, constants, _adapters(objective))
 
 
 def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int) -> str:
@@ -124,23 +131,8 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
         "def lane_fg(S, k, args):\n"
         f"    return fg(strided1(S, X_OFF + k, (DIM,), (K,)), strided1(S, G_OFF + k, (DIM,), (K,)){extra})\n\n\n"
     )
-    lines = []
-    for line in LANE_TEMPLATE_PATH.read_text().splitlines():
-        if line.endswith("# @@FG@@"):
-            line = _import_line(objective.fg, "fg", "@@FG@@")
-        elif line.endswith("# @@STEP@@"):
-            line = _import_line(optimizer.step, "step", "@@STEP@@")
-        elif line.endswith("# @@DIM@@"):
-            line = f"DIM = {int(dim)}  # @@DIM@@"
-        elif line.endswith("# @@K@@"):
-            line = f"K = {int(lanes)}  # @@K@@"
-        elif line.endswith("# @@STATE@@"):
-            line = f"STATE_SIZE = {int(optimizer.n_state)}  # @@STATE@@"
-        lines.append(line)
-    text = "\n".join(lines) + "\n"
-    head, rest = text.split("# @@ADAPTERS-BEGIN@@\n")
-    _, tail = rest.split("# @@ADAPTERS-END@@\n")
-    return head + "# @@ADAPTERS-BEGIN@@\n" + adapter + "# @@ADAPTERS-END@@\n" + tail
+    constants = {"DIM": ("DIM", int(dim)), "K": ("K", int(lanes)), "STATE": ("STATE_SIZE", int(optimizer.n_state))}
+    return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
 def _package_sources() -> list[str]:
