@@ -93,6 +93,34 @@ MAX_HESSIAN_WORK = 1e9  # n * dim² above this: the optimum is not computed (f_s
 
 
 @jit(inline="always")
+def margins(x, rows, X, b):
+    """``z_r = b + X[rows[r]] · x[:nf]`` for every row of the batch, summed
+    in index order.  All margins come first, before any loss: the rows of a
+    minibatch are gathered from all over X, and computing them in one pass
+    lets the CPU overlap those loads instead of waiting on each row."""
+    nf = X.shape[1]
+    nb = rows.shape[0]
+    zs = np.empty(nb)
+    for r in range(nb):
+        i = rows[r]
+        z = b
+        for j in range(nf):
+            z += X[i, j] * x[j]
+        zs[r] = z
+    return zs
+
+
+@jit(inline="always")
+def sigmoid_pair(z):
+    """(e, σ(z), σ(-z)) with e = exp(-|z|): both probabilities without
+    overflow, and 1 - σ(z) without cancellation."""
+    e = math.exp(-abs(z))
+    if z >= 0.0:
+        return e, 1.0 / (1.0 + e), e / (1.0 + e)
+    return e, e / (1.0 + e), 1.0 / (1.0 + e)
+
+
+@jit(inline="always")
 def _mean_plus_l2(f, x, g, nb, dim, nf, l2):
     """Sums over the batch -> means; then + (l2/2)||w||^2 on the first nf
     entries (the weights; intercepts excluded).  Returns f.  An empty ``g``
@@ -131,15 +159,7 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
     b = x[nf] if has_b else 0.0
     f = 0.0
     nb = rows.shape[0]
-    # all margins first: independent row loads the CPU overlaps (a minibatch
-    # gathers rows from all over X, and one row at a time waits on each)
-    zs = np.empty(nb)
-    for r in range(nb):
-        i = rows[r]
-        z = b
-        for j in range(nf):
-            z += X[i, j] * x[j]
-        zs[r] = z
+    zs = margins(x, rows, X, b)
     for r in range(nb):
         i = rows[r]
         z = zs[r]
@@ -153,13 +173,7 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
             else:
                 d = 0.0
         else:
-            e = math.exp(-abs(z))
-            if z >= 0.0:
-                p = 1.0 / (1.0 + e)  # σ(z)
-                q = e / (1.0 + e)  # σ(-z) = 1 - σ(z), without cancellation
-            else:
-                p = e / (1.0 + e)
-                q = 1.0 / (1.0 + e)
+            e, p, q = sigmoid_pair(z)  # p = σ(z), q = 1 - σ(z)
             dz = (1.0 - yi) * p - yi * q  # σ(z) - y
             if loss == 0:
                 f += (max(z, 0.0) + math.log1p(e)) - yi * z
@@ -251,13 +265,7 @@ def least_squares_fg(x, g, rows, X, y, l2, has_b):
     b = x[nf] if has_b else 0.0
     f = 0.0
     nb = rows.shape[0]
-    zs = np.empty(nb)  # predictions first: independent row loads (see logistic_fg)
-    for r in range(nb):
-        i = rows[r]
-        z = b
-        for j in range(nf):
-            z += X[i, j] * x[j]
-        zs[r] = z
+    zs = margins(x, rows, X, b)
     for r in range(nb):
         i = rows[r]
         res = zs[r] - y[i]

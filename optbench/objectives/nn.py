@@ -233,25 +233,13 @@ def perceptron_fg(x, g, rows, X, t, activation, loss, l2):
     b = x[nf]
     f = 0.0
     nb = rows.shape[0]
-    zs = np.empty(nb)  # pre-activations first: independent row loads (see ml.logistic_fg)
-    for r in range(nb):
-        i = rows[r]
-        z = b
-        for j in range(nf):
-            z += X[i, j] * x[j]
-        zs[r] = z
+    zs = ml.margins(x, rows, X, b)  # pre-activations first (see ml.margins)
     for r in range(nb):
         i = rows[r]
         z = zs[r]
         ti = t[i]
         if loss == CROSS_ENTROPY:
-            e = math.exp(-abs(z))
-            if z >= 0.0:
-                p = 1.0 / (1.0 + e)  # σ(z)
-                q = e / (1.0 + e)  # 1 - σ(z), without cancellation
-            else:
-                p = e / (1.0 + e)
-                q = 1.0 / (1.0 + e)
+            e, p, q = ml.sigmoid_pair(z)  # p = σ(z), q = 1 - σ(z)
             f += (max(z, 0.0) + math.log1p(e)) - ti * z
             dz = (1.0 - ti) * p - ti * q  # σ(z) - t
         elif loss == HINGE:
