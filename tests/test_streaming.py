@@ -45,7 +45,7 @@ momentum = [0.0, 0.9]
 name = "adam"
 lr = [1e-2, 1e-1]
 """
-CHUNK = 16  # 768 runs: 48 chunks of ~60 ms each
+CHUNK = 16  # 768 runs: 48 chunks of ~25 ms each
 SMALL = SPEC.replace("steps = 2000", "steps = 300").replace("count = 32", "count = 6")  # 144 runs
 
 
@@ -96,6 +96,11 @@ def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120.0) -> bool
     raise AssertionError("timed out waiting for the sweep")
 
 
+def _chunk_seconds(folder: Path) -> float:
+    manifest = json.loads((folder / storage.MANIFEST).read_text())
+    return manifest["timing"]["compute_s"] / manifest["timing"]["chunks_run"]
+
+
 def _n_records(folder: Path) -> int:
     d = folder / storage.CHUNKS
     return len(list(d.glob("[0-9]*.json"))) if d.is_dir() else 0
@@ -108,8 +113,10 @@ def test_sigkill_at_random_points_and_resume_gives_identical_tables(spec_file, r
     rng = random.Random(20261201)
     # kill points: as soon as the folder appears (manifest being written or
     # just written), then after a random number of finished chunks plus a
-    # random fraction of a chunk's time (mid-compute, mid-write, mid-rename)
-    kills = [0] + sorted(rng.sample(range(1, n_chunks - 1), 4))
+    # random fraction of a chunk's time (mid-compute, mid-write, mid-rename);
+    # the last kill point leaves a few chunks' margin so no kill lands after the end
+    chunk_s = _chunk_seconds(reference)
+    kills = [0] + sorted(rng.sample(range(1, n_chunks - 4), 4))
     killed_mid_sweep = 0
     for k in kills:
         proc = _cli(spec_file, out)
@@ -117,7 +124,7 @@ def test_sigkill_at_random_points_and_resume_gives_identical_tables(spec_file, r
             reached = _wait_for(lambda: folder.exists(), proc)
         else:
             reached = _wait_for(lambda k=k: _n_records(folder) >= k, proc)
-            time.sleep(rng.uniform(0.0, 0.08))
+            time.sleep(rng.uniform(0.0, chunk_s))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if reached and proc.returncode == -signal.SIGKILL and _n_records(folder) < n_chunks:
@@ -148,10 +155,16 @@ def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(spec_file, referenc
     folder = out / "stream"
     proc = _cli(spec_file, out)
     assert _wait_for(lambda: _n_records(folder) >= 5, proc)
-    # a second writer while the first one runs is refused, and writes nothing
-    with pytest.raises(SpecError, match="being written by another optbench run"):
-        optbench.run(spec_file, out=out, report=False, chunk_runs=CHUNK)
-    proc.send_signal(signal.SIGINT)
+    # freeze the sweep so it cannot finish while this process checks the
+    # lock (the whole sweep takes about a second); Ctrl-C is delivered on resume
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        # a second writer while the first one runs is refused, and writes nothing
+        with pytest.raises(SpecError, match="being written by another optbench run"):
+            optbench.run(spec_file, out=out, report=False, chunk_runs=CHUNK)
+        proc.send_signal(signal.SIGINT)
+    finally:
+        proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     line = err.strip().splitlines()[-1]
