@@ -71,3 +71,34 @@ def fetch_add(typingctx, arr, idx, val):
         return builder.atomic_rmw("add", ptr, v, "seq_cst")
 
     return sig, codegen
+
+
+
+@intrinsic
+def prefetch_w(typingctx, arr, i, j):
+    """Prefetch the cache line of ``arr[i, j]`` (2-D C-contiguous) for
+    writing (``llvm.prefetch``, rw = 1, locality 3): a hint, no fault if the
+    address is past the end."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2):
+        return None
+    sig = types.void(arr, i, j)
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir
+
+        a = make_array(sig.args[0])(context, builder, args[0])
+        ii = _intp(context, builder, args[1], sig.args[1])
+        jj = _intp(context, builder, args[2], sig.args[2])
+        st0 = cgutils.unpack_tuple(builder, a.strides, 2)[0]
+        byte = builder.add(builder.mul(ii, st0),
+                           builder.mul(jj, context.get_constant(types.intp, context.get_abi_sizeof(
+                               context.get_data_type(arr.dtype)))))
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.gep(builder.bitcast(a.data, i8p), [byte])
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        i32 = ir.IntType(32)
+        builder.call(fn, [ptr, i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen

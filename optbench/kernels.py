@@ -120,8 +120,10 @@ def driver_source(objective: Objective, optimizer: Optimizer) -> str:
     return _fill(TEMPLATE_PATH, objective, optimizer, constants, _adapters(objective))
 
 
-def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int) -> str:
-    """The Python source of the lane driver for this pair, dimension and block width."""
+def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True) -> str:
+    """The Python source of the lane driver for this pair, dimension and block
+    width; ``escape``: whether runs can stop as escaped (objectives unbounded
+    below), else the driver drops the tests against the escape value."""
     if objective.batched:
         raise ValueError("the lane driver runs analytic objectives only (data objectives use the scalar driver)")
     params = inspect.signature(getattr(objective.fg, "py_func", objective.fg)).parameters
@@ -131,7 +133,8 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
         "def lane_fg(S, k, args):\n"
         f"    return fg(strided1(S, X_OFF + k, (DIM,), (K,)), strided1(S, G_OFF + k, (DIM,), (K,)){extra})\n\n\n"
     )
-    constants = {"DIM": ("DIM", int(dim)), "K": ("K", int(lanes)), "STATE": ("STATE_SIZE", int(optimizer.n_state))}
+    constants = {"DIM": ("DIM", int(dim)), "K": ("K", int(lanes)), "STATE": ("STATE_SIZE", int(optimizer.n_state)),
+                 "ESCAPE": ("ESCAPE", bool(escape))}
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
@@ -172,14 +175,16 @@ def driver(objective: Objective, optimizer: Optimizer):
         return _loaded[key]
 
 
-def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int):
+def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True):
     """The compiled-on-first-call ``run_blocks`` of the lane driver for this
-    pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk)."""
-    key = (objective.name, optimizer.name, int(dim), int(lanes))
+    pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk);
+    ``escape``: see :func:`lane_source`."""
+    key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape))
     with _lock:
         if key not in _loaded:
-            source = lane_source(objective, optimizer, dim, lanes)
-            stem = f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
+            source = lane_source(objective, optimizer, dim, lanes, escape)
+            stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
+                    f"_{'esc' if escape else 'bnd'}")  # neither a prefix of the other (_remove_stale)
             _loaded[key] = _load(stem, source, objective, optimizer).run_blocks
         return _loaded[key]
 

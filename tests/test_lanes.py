@@ -109,3 +109,29 @@ def test_preallocated_outputs_are_filled_in_place():
         assert np.all(big[:5] == -7.0) and np.all(big[45:] == -7.0)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         engine.run_group(p, adam, x0, hp, steps=30, out_curve_f=big[5:45, :10])
+
+
+@pytest.mark.parametrize("n_blocks", [0, 1, 2, 3, 7, 64, 257])
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_guided_chunks_cover_every_block_once_large_first(n_blocks, threads):
+    starts = engine.guided_chunks(n_blocks, threads)
+    assert starts[0] == 0 and starts[-1] == n_blocks
+    sizes = np.diff(starts)
+    assert np.all(sizes >= 1) and np.all(sizes[:-1] >= sizes[1:])  # non-increasing, none empty
+    if n_blocks >= 4 * threads:
+        assert sizes[0] == n_blocks // (2 * threads) and sizes[-1] == 1
+
+
+def test_chunking_and_threads_do_not_change_a_number():
+    """The same group with guided chunks on 2 threads, one block per chunk,
+    and everything on one thread: identical results."""
+    adam = optimizers.get("adam")
+    p = objectives.make("rosenbrock", 2)
+    rng = np.random.default_rng(4)
+    x0 = rng.uniform(p.lower, p.upper, size=(203, 2))
+    hp = _hp_rows(adam, 203, rng)
+    runs = [engine.run_group(p, adam, x0, hp, steps=60, driver="lanes", **kw)
+            for kw in ({"threads": 2}, {"threads": 2, "chunk": 1}, {"threads": 1}, {"threads": 3, "chunk": 50})]
+    for res in runs[1:]:
+        for f in FIELDS:
+            assert np.array_equal(getattr(res, f), getattr(runs[0], f), equal_nan=True), f

@@ -294,6 +294,39 @@ def test_adam_and_sgd_follow_the_peer_canonical_order_bit_for_bit():
     assert np.array_equal(got, np.array(want))
 
 
+def test_the_test_free_loops_of_sgd_and_adam_keep_torchs_order_bit_for_bit():
+    """sgd_step and adam_step run the usual settings in loops of their own
+    (no weight decay, no nesterov / amsgrad); the cases the test above does
+    not reach: plain SGD (no momentum buffer) and Adam with beta1 <= 0.5
+    (lerp's second formula, ``g - (g - m) * (1 - w)``)."""
+    steps = 150
+    lr = 1e-3
+    p, want = [-1.2, 1.0], []
+    for _ in range(steps):
+        g = _canonical_rosenbrock(*p)
+        p = [p[i] + (-lr) * g[i] for i in range(2)]
+        want.append(list(p))
+    opt = OPTIMIZERS["sgd"]
+    got = numba_trajectory(opt, opt.resolve(dict(lr=lr)), "rosenbrock", steps)
+    assert np.array_equal(got, np.array(want))
+
+    lr, b1, b2, eps = 1e-2, 0.3, 0.99, 1e-8
+    w = 1.0 - b1
+    p, m, v, want = [-1.2, 1.0], [0.0, 0.0], [0.0, 0.0], []
+    for t in range(1, steps + 1):
+        g = _canonical_rosenbrock(*p)
+        step_size = lr / (1.0 - b1**t)
+        bc2_sqrt = (1.0 - b2**t) ** 0.5
+        for i in range(2):
+            m[i] = g[i] - (g[i] - m[i]) * (1.0 - w)
+            v[i] = v[i] * b2 + ((1.0 - b2) * g[i]) * g[i]
+            p[i] = p[i] + ((-step_size) * m[i]) / (math.sqrt(v[i]) / bc2_sqrt + eps)
+        want.append(list(p))
+    opt = OPTIMIZERS["adam"]
+    got = numba_trajectory(opt, opt.resolve(dict(lr=lr, beta1=b1, beta2=b2)), "rosenbrock", steps)
+    assert np.array_equal(got, np.array(want))
+
+
 def test_sgd_divergence_matches_torch():
     """A run that blows up reaches inf / nan at the same step as torch's."""
     opt = OPTIMIZERS["sgd"]

@@ -100,6 +100,26 @@ def adam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 
 @jit(inline="always")
+def _adam_plain(x, g, state, beta2, w1, w2, eps, neg_step_size, bc2_sqrt, near):
+    """The update without weight decay or amsgrad, ``near`` (a constant at
+    each call) picking lerp's formula: loops free of tests vectorise (with
+    the tests inside, LLVM if-converts every case into one masked loop).
+    The operations and their order are _adam_update's."""
+    for i in range(x.shape[0]):
+        gi = g[i]
+        m0 = state[0, i]
+        if near:
+            m = m0 + w1 * (gi - m0)
+        else:
+            m = gi - (gi - m0) * (1.0 - w1)
+        v = state[1, i] * beta2 + (w2 * gi) * gi
+        state[0, i] = m
+        state[1, i] = v
+        denom = math.sqrt(v) / bc2_sqrt + eps
+        x[i] = x[i] + (neg_step_size * m) / denom
+
+
+@jit(inline="always")
 def _adam_update(x, g, state, hp, sched, decoupled):
     lr = hp[0]
     beta1 = hp[1]
@@ -112,6 +132,12 @@ def _adam_update(x, g, state, hp, sched, decoupled):
     decay = 1.0 - lr * wd
     neg_step_size = sched[0]
     bc2_sqrt = sched[1]
+    if wd == 0.0 and not amsgrad:
+        if abs(w1) < 0.5:
+            _adam_plain(x, g, state, beta2, w1, w2, eps, neg_step_size, bc2_sqrt, True)
+        else:
+            _adam_plain(x, g, state, beta2, w1, w2, eps, neg_step_size, bc2_sqrt, False)
+        return
     for i in range(x.shape[0]):
         gi = g[i]
         if wd != 0.0:

@@ -44,7 +44,28 @@ def sgd_step(x, g, state, hp, sched, t):
     nesterov = hp[4] != 0.0
     neg_lr = -lr
     keep = 1.0 - dampening
-    for i in range(x.shape[0]):
+    n = x.shape[0]
+    # The usual settings get loops of their own, free of tests: with the
+    # tests inside, LLVM if-converts all four cases into one masked loop
+    # that does the work of every case (measured ~30% of a 2-D lane sweep).
+    # Each fast loop does the general loop's operations in its order
+    # (1.0 * g == g exactly), so the numbers are the same bit for bit.
+    if wd == 0.0 and not nesterov and dampening == 0.0:
+        if momentum == 0.0:
+            for i in range(n):
+                x[i] = x[i] + neg_lr * g[i]
+        elif t == 1:
+            for i in range(n):
+                buf = g[i]
+                state[0, i] = buf
+                x[i] = x[i] + neg_lr * buf
+        else:
+            for i in range(n):
+                buf = state[0, i] * momentum + g[i]
+                state[0, i] = buf
+                x[i] = x[i] + neg_lr * buf
+        return
+    for i in range(n):
         gi = g[i]
         if wd != 0.0:
             gi = gi + wd * x[i]
