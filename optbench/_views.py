@@ -7,7 +7,8 @@ helper is an opaque C call), so LLVM cannot see that a lane view has
 directly from compile-time constants (the generated module's ``DIM``/``K``
 globals), with ``meminfo = NULL``: no NRT incref/decref in the hot loop.
 The views must not outlive the buffer they point into (they never leave the
-driver).
+driver).  Two more small intrinsics serve the lane driver: an atomic
+fetch-add (work sharing between threads) and a write prefetch.
 """
 from numba import types
 from numba.core import cgutils
@@ -71,7 +72,6 @@ def fetch_add(typingctx, arr, idx, val):
         return builder.atomic_rmw("add", ptr, v, "seq_cst")
 
     return sig, codegen
-
 
 
 @intrinsic
