@@ -53,6 +53,15 @@ def lerp(a, b, w):
 
 
 @jit(inline="always")
+def lerp_at(a, b, w, near):
+    """``lerp`` with its formula picked by the caller, ``near = abs(w) < 0.5``
+    computed once outside the loop over coordinates."""
+    if near:
+        return a + w * (b - a)
+    return b - (b - a) * (1.0 - w)
+
+
+@jit(inline="always")
 def maximum(a, b):
     """``torch.maximum``: NaN if either argument is NaN."""
     if a > b or a != a:

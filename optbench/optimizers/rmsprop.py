@@ -32,12 +32,35 @@ import numpy as np
 
 from .._jit import jit
 from ._registry import Hyper, Optimizer, register, require
-from .adam import lerp
+from .adam import lerp_at
 
 
 def rmsprop_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Nothing varies per step."""
     return np.zeros((steps, 0), dtype=np.float64)
+
+
+@jit(inline="always")
+def _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, use_wd, centered, use_momentum, near):
+    for i in range(x.shape[0]):
+        gi = g[i]
+        if use_wd:
+            gi = gi + wd * x[i]
+        v = state[0, i] * alpha + (w * gi) * gi
+        state[0, i] = v
+        if centered:
+            ga = lerp_at(state[1, i], gi, w, near)
+            state[1, i] = ga
+            avg = math.sqrt(v + (-1.0 * ga) * ga)
+        else:
+            avg = math.sqrt(v)
+        avg = avg + eps
+        if use_momentum:
+            buf = state[2, i] * momentum + gi / avg
+            state[2, i] = buf
+            x[i] = x[i] + neg_lr * buf
+        else:
+            x[i] = x[i] + (neg_lr * gi) / avg
 
 
 @jit
@@ -50,25 +73,18 @@ def rmsprop_step(x, g, state, hp, sched, t):
     centered = hp[5] != 0.0
     w = 1.0 - alpha
     neg_lr = -lr
-    for i in range(x.shape[0]):
-        gi = g[i]
-        if wd != 0.0:
-            gi = gi + wd * x[i]
-        v = state[0, i] * alpha + (w * gi) * gi
-        state[0, i] = v
-        if centered:
-            ga = lerp(state[1, i], gi, w)
-            state[1, i] = ga
-            avg = math.sqrt(v + (-1.0 * ga) * ga)
+    use_wd = wd != 0.0
+    use_momentum = momentum > 0.0
+    # the usual settings with their flags as constants: loops free of tests
+    # (see sgd_step); the general call gives the same operations in the same order
+    if not use_wd and not centered:
+        if use_momentum:
+            _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, False, False, True, True)
         else:
-            avg = math.sqrt(v)
-        avg = avg + eps
-        if momentum > 0.0:
-            buf = state[2, i] * momentum + gi / avg
-            state[2, i] = buf
-            x[i] = x[i] + neg_lr * buf
-        else:
-            x[i] = x[i] + (neg_lr * gi) / avg
+            _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, False, False, False, True)
+    else:
+        _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, use_wd, centered, use_momentum,
+                      abs(w) < 0.5)
 
 
 def rmsprop_check(values: dict) -> None:
