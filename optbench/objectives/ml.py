@@ -773,16 +773,17 @@ def _check_size(obj: str, p: dict) -> None:
         )
 
 
-def _built(dim: int, args: tuple, sol: _Solution, ds: D.Dataset) -> Built:
+def _built(dim: int, args: tuple, sol: _Solution | None, ds: D.Dataset) -> Built:
+    """The problem on the data box; ``sol`` None: no known optimum (f* nan)."""
     lo, hi = box(dim, *DOMAIN)
-    minima = (Minimum(sol.x, sol.f, "global"),) if (sol.x is not None and sol.status == "converged") else ()
+    converged = sol is not None and sol.x is not None and sol.status == "converged"
     return Built(
         dim=dim,
         args=args,
         lower=lo,
         upper=hi,
-        minima=minima,
-        f_star=sol.f,
+        minima=(Minimum(sol.x, sol.f, "global"),) if converged else (),
+        f_star=np.nan if sol is None else sol.f,
         n_samples=ds.n_samples,
         data_digest=ds.digest,
     )

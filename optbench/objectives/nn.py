@@ -98,7 +98,7 @@ from .._errors import SpecError
 from .._jit import jit
 from . import data as D
 from . import ml
-from ._registry import Built, Minimum, Objective, Param, box, register
+from ._registry import Built, Objective, Param, register
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 SIGMOID, TANH, RELU, IDENTITY = 0, 1, 2, 3
@@ -107,7 +107,7 @@ PERCEPTRON_LOSSES = ("cross_entropy", "mse", "hinge")
 MLP_LOSSES = ("cross_entropy", "mse")
 CROSS_ENTROPY, MSE, HINGE = 0, 1, 2  # the codes of ml.py
 INIT_SCHEMES = frozenset({"xavier_uniform", "he_normal"})
-DOMAIN = (-1.0, 1.0)
+DOMAIN = ml.DOMAIN  # the data objectives' box (ml._built)
 MAX_WIDTH = 1024
 TOY = ("moons", "xor")
 
@@ -555,26 +555,6 @@ def _perceptron_solution(ds: D.Dataset, act: int, loss: int, l2: float, args: tu
     return sol
 
 
-def _built(dim: int, args: tuple, ds: D.Dataset, sol: ml._Solution | None) -> Built:
-    lo, hi = box(dim, *DOMAIN)
-    minima = ()
-    f_star = np.nan
-    if sol is not None:
-        f_star = sol.f
-        if sol.x is not None and sol.status == "converged":
-            minima = (Minimum(sol.x, sol.f, "global"),)
-    return Built(
-        dim=dim,
-        args=args,
-        lower=lo,
-        upper=hi,
-        minima=minima,
-        f_star=f_star,
-        n_samples=ds.n_samples,
-        data_digest=ds.digest,
-    )
-
-
 def _build_perceptron(dim, p: dict) -> Built:
     ds = perceptron_dataset(p)
     act = ACTIVATIONS.index(p["activation"])
@@ -582,7 +562,7 @@ def _build_perceptron(dim, p: dict) -> Built:
     l2 = float(p["l2"])
     args = (ds.X, _targets(ds, target_encoding(ds, act, loss)), act, loss, l2)
     sol = _perceptron_solution(ds, act, loss, l2, args)
-    return _built(ds.n_features + 1, args, ds, sol)
+    return ml._built(ds.n_features + 1, args, sol, ds)
 
 
 # ================================================================== mlp
@@ -626,7 +606,7 @@ def _build_mlp(dim, p: dict) -> Built:
         n_out, y = 1, _targets(ds, "stored")
     act = ACTIVATIONS.index(p["activation"])
     args = (ds.X, y, int(n_out), int(h1), int(h2), act, loss, float(p["l2"]))
-    return _built(mlp_dim(ds.n_features, n_out, h1, h2), args, ds, None)
+    return ml._built(mlp_dim(ds.n_features, n_out, h1, h2), args, None, ds)
 
 
 # ================================================================ initialization
