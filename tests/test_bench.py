@@ -74,6 +74,20 @@ def test_adapter_refuses_unknown_workload():
     assert "numba" in peers_adapter.run.info()
 
 
+def test_adapter_checks_every_new_hyperparameter_row():
+    """Rows that passed are remembered (the check is per distinct row); a
+    row torch rejects is refused on every call, before any run."""
+    from optbench import SpecError
+
+    inputs = WL.make_inputs(WL.W2, *SMALL[WL.W2])
+    peers_adapter.run(WL.W2, inputs)
+    bad = dict(inputs, lr=inputs["lr"].copy())
+    bad["lr"][5] = -1e-3
+    for _ in range(2):
+        with pytest.raises(SpecError, match="lr must be >= 0"):
+            peers_adapter.run(WL.W2, bad)
+
+
 def test_agreement_flags_robust_mismatch_only():
     ref_f, ref_h = np.zeros((3, 2)), np.ones((3, 4))
     out_f, out_h = ref_f.copy(), ref_h.copy()

@@ -111,6 +111,24 @@ def test_preallocated_outputs_are_filled_in_place():
         engine.run_group(p, adam, x0, hp, steps=30, out_curve_f=big[5:45, :10])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_blocks_hold_each_run_once_with_the_runs_of_its_row(seed):
+    """make_blocks against its definition: each row's runs in run order,
+    LANES to a block, -1 padding only at the end of a row's last block."""
+    rng = np.random.default_rng(seed)
+    R, lanes = int(rng.integers(0, 120)), int(rng.integers(1, 9))
+    inverse = rng.integers(0, 5, R)
+    if seed % 2:  # sweep order: rows in runs of equal values
+        inverse = np.sort(inverse)
+    blocks = engine.make_blocks(inverse, lanes)
+    expected = []
+    for row in np.unique(inverse):
+        runs = list(np.flatnonzero(inverse == row))
+        runs += [-1] * (-len(runs) % lanes)
+        expected += [runs[i:i + lanes] for i in range(0, len(runs), lanes)]
+    np.testing.assert_array_equal(blocks, np.array(expected, dtype=np.int64).reshape(-1, lanes))
+
+
 @pytest.mark.parametrize("n_blocks", [0, 1, 2, 3, 7, 64, 257])
 @pytest.mark.parametrize("threads", [1, 2, 5])
 def test_guided_chunks_cover_every_block_once_large_first(n_blocks, threads):
@@ -135,3 +153,34 @@ def test_chunking_and_threads_do_not_change_a_number():
     for res in runs[1:]:
         for f in FIELDS:
             assert np.array_equal(getattr(res, f), getattr(runs[0], f), equal_nan=True), f
+
+
+def test_groups_in_one_dispatch_give_the_numbers_of_separate_calls():
+    """run_groups: lane and scalar groups submitted back to back (no barrier
+    between them), on 1 and 2 threads, each exactly as run_group alone."""
+    sgd, adam = optimizers.get("sgd"), optimizers.get("adam")
+    rng = np.random.default_rng(8)
+    cases = []
+    for name, opt, dim in (("sphere", sgd, 2), ("himmelblau", adam, 2), ("rosenbrock", adam, 12), ("sphere", adam, 2)):
+        p = objectives.make(name, dim)
+        x0 = rng.uniform(p.lower, p.upper, size=(70, dim))
+        cases.append(dict(problem=p, optimizer=opt, x0=x0, hp=_hp_rows(opt, 70, rng), steps=80, log_every=3))
+    alone = [engine.run_group(c.pop("problem"), c.pop("optimizer"), c.pop("x0"), c.pop("hp"), **c)
+             for c in (dict(c) for c in cases)]
+    for threads in (1, 2):
+        together = engine.run_groups([dict(c, threads=threads) for c in cases])
+        for a, b in zip(alone, together):
+            bad = [f for f in FIELDS if not np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)]
+            assert not bad, (threads, bad)
+
+
+def test_a_bad_group_is_refused_after_the_ones_before_it_finish():
+    sgd = optimizers.get("sgd")
+    p = objectives.make("sphere", 2)
+    hp = np.tile(sgd.hp_row(sgd.resolve({"lr": 0.1})), (40, 1))
+    out = np.full((40, 51), -1.0)
+    good = dict(problem=p, optimizer=sgd, x0=np.ones((40, 2)), hp=hp, steps=50, threads=2, out_curve_f=out)
+    bad = dict(good, x0=np.ones((40, 3)), out_curve_f=None)
+    with pytest.raises(ValueError, match="x0 has 3 columns"):
+        engine.run_groups([good, bad])
+    assert np.all(out[:, 0] == 2.0) and np.all(np.isfinite(out))  # the first group ran to its end
