@@ -292,6 +292,9 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
         for b in range(starts[j], min(nb, starts[j + 1])):
             n_act = init_block(b, blk_runs, x0, S, LF, LI, t_first)
             r0 = blk_runs[b, 0]
+            contiguous = True  # the block's runs are r0, r0 + 1, ... (sweep order)
+            for k in range(K):
+                contiguous = contiguous & (blk_runs[b, k] == r0 + k)
             hp_r = hp[r0]
             sched_r = sched[sched_idx[r0]]
             next_log = 0
@@ -318,7 +321,12 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                         # behind it (W2 1.2x faster)
                         for k in range(K):
                             prefetch_w(curve_f, LI[RUN, k], li + 16)
-                    if n_act == K:
+                    if n_act == K and contiguous:
+                        # rows r0 .. r0 + K - 1, a constant stride apart: no
+                        # row index to load per store (W2 ~6% faster)
+                        for k in range(K):
+                            curve_f[np.uint64(r0 + k), li] = S[F_OFF + k]
+                    elif n_act == K:
                         for k in range(K):
                             curve_f[np.uint64(LI[RUN, k]), li] = S[F_OFF + k]
                     else:

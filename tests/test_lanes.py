@@ -67,6 +67,28 @@ def test_every_analytic_objective_evaluates_lanes_as_one_run(name):
     _compare(objectives.make(name, dim), optimizers.get("adam"))
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_full_blocks_of_consecutive_runs_step_as_one_run(name):
+    """Sweep order (each hyperparameter row on consecutive runs, full blocks
+    of LANES): the curve writes take rows r0 .. r0 + LANES - 1 directly.
+    Large learning rates make lanes stop mid-block, so both write paths run."""
+    opt = optimizers.get(name)
+    problem = objectives.make("rosenbrock", 2)
+    rng = np.random.default_rng(5)
+    sizes = [engine.LANES, 2 * engine.LANES, engine.LANES + 5]
+    lrs = np.repeat([1e-3, 0.05, 0.5], sizes)
+    R = lrs.size
+    x0 = rng.uniform(problem.lower, problem.upper, size=(R, 2))
+    hp = np.tile(opt.hp_row(opt.resolve({})), (R, 1))
+    hp[:, opt.hyper_names.index("lr")] = lrs
+    for kw in OPTIONS:
+        a = engine.run_group(problem, opt, x0, hp, steps=120, threads=1, driver="scalar", **kw)
+        b = engine.run_group(problem, opt, x0, hp, steps=120, threads=2, driver="lanes", **kw)
+        bad = [f for f in FIELDS if not np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)]
+        assert not bad, (name, kw, bad)
+    assert (engine.make_blocks(engine.row_groups(hp)[1], engine.LANES)[:3] >= 0).all()
+
+
 def test_all_kinds_of_stop_occur_in_the_comparison():
     """So the comparisons above cover divergence, escape, convergence and the budget."""
     seen = set()
