@@ -188,12 +188,13 @@ def _prepare(
         raise ValueError(f"x0 has {dim} columns; problem {problem.describe()} has dim {problem.dim}")
     if hp.shape != (R, len(optimizer.hypers)):
         raise ValueError(f"hp has shape {hp.shape}; expected ({R}, {len(optimizer.hypers)})")
-    keys = np.zeros(R, np.uint64) if keys is None else np.ascontiguousarray(keys, dtype=np.uint64)
-    noise = np.zeros(R) if noise is None else np.ascontiguousarray(noise, dtype=np.float64)
-    batch = np.zeros(R, np.int64) if batch is None else np.ascontiguousarray(batch, dtype=np.int64)
-    if problem.batched and np.any(batch > problem.n_samples):
+    # None: no random stream, no noise, full batch (arrays only for the scalar driver, below)
+    keys = None if keys is None else np.ascontiguousarray(keys, dtype=np.uint64)
+    noise = None if noise is None else np.ascontiguousarray(noise, dtype=np.float64)
+    batch = None if batch is None else np.ascontiguousarray(batch, dtype=np.int64)
+    if problem.batched and batch is not None and np.any(batch > problem.n_samples):
         raise ValueError(f"batch size above the {problem.n_samples} rows of {problem.describe()}")
-    if not problem.batched and np.any(batch != 0):
+    if not problem.batched and batch is not None and np.any(batch != 0):
         raise ValueError(f"{problem.name} has no data; batch size does not apply")
     targets = np.ascontiguousarray(sorted(targets, reverse=True), dtype=np.float64)
     record_x = (dim == 2) if record_x is None else record_x
@@ -241,6 +242,9 @@ def _prepare(
         return out, tasks, done, threads
     all_rows = problem.all_rows() if problem.batched else np.zeros(0, np.int64)
     fn = kernels.driver(problem.objective, optimizer)
+    keys = np.zeros(R, np.uint64) if keys is None else keys
+    noise = np.zeros(R) if noise is None else noise
+    batch = np.zeros(R, np.int64) if batch is None else batch
 
     def work(lo, hi):
         fn(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, problem.args, all_rows,
