@@ -346,7 +346,7 @@ def guided_chunks(n_blocks: int, threads: int) -> np.ndarray:
 
 
 def _lane_tasks(problem, optimizer, x0, hp, sched, sched_idx, out: GroupResult, *, steps, log_every, targets,
-               grad_tol, divergence_factor, threads, chunk) -> list:
+                grad_tol, divergence_factor, threads, chunk) -> list:
     """Blocks of LANES runs (one hyperparameter row each), shared out between
     ``threads`` calls of the nogil lane driver: each call takes the next
     chunk of blocks (:func:`guided_chunks`, or ``chunk`` runs at a time) from
