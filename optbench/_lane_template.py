@@ -95,8 +95,13 @@ def eval_block(S, args, LF, LI, f_star):
 
 
 @jit(inline="always")
-def step_block(S, hp_r, sched_row, t):
-    step(contig1(S, X_OFF, (N,), (1,)), contig1(S, G_OFF, (N,), (1,)),
+def step_block(S, hp_r, sched_row, t, n):
+    # x and g get the length n (== N) as a run-time value: with the constant,
+    # LLVM fully unrolls the step's short loops (SGD without momentum, its
+    # first step) into scalar code, as Numba runs without the SLP vectorizer;
+    # with n unknown the loop vectorizer takes them (W2 ~5% faster).  The
+    # state keeps its constant shape: longer steps (Adam ...) are unchanged.
+    step(contig1(S, X_OFF, (n,), (1,)), contig1(S, G_OFF, (n,), (1,)),
          contig2(S, ST_OFF, (NS1, N), (N, 1)), hp_r, sched_row, t)
 
 
@@ -284,6 +289,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     LF = np.empty((5, K))
     LI = np.empty((4, K), dtype=np.int64)
     nb = blk_runs.shape[0]
+    n_rt = blk_runs.shape[1] * DIM  # == N (blocks are K wide), not a compile-time constant: see step_block
     n_chunks = starts.shape[0] - 1
     while True:
         j = fetch_add(counter, 0, 1)
@@ -342,5 +348,5 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                                         f_final, f_best, gn_final, steps_run, n_logged, status, conv_step)
                     if n_act == 0:
                         break
-                step_block(S, hp_r, sched_r[t], t + 1)
+                step_block(S, hp_r, sched_r[t], t + 1, n_rt)
                 t += 1
