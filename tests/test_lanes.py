@@ -206,3 +206,23 @@ def test_a_bad_group_is_refused_after_the_ones_before_it_finish():
     with pytest.raises(ValueError, match="x0 has 3 columns"):
         engine.run_groups([good, bad])
     assert np.all(out[:, 0] == 2.0) and np.all(np.isfinite(out))  # the first group ran to its end
+
+
+def test_lane_driver_writes_every_curve_cell():
+    """Its curves are allocated without a fill: every cell must be written
+    (a value, or NaN after the run stopped).  The heap is first filled with
+    a sentinel so that unwritten cells would show it."""
+    sgd = optimizers.get("sgd")
+    p = objectives.make("rosenbrock", 2)
+    rng = np.random.default_rng(11)
+    R, steps = 45, 40
+    x0 = rng.uniform(p.lower, p.upper, size=(R, 2))
+    hp = _hp_rows(sgd, R, rng)
+    for _ in range(3):
+        junk = [np.full((R, steps + 1, 2), 7777.0), np.full((R, steps + 1), 7777.0)]
+        del junk
+        res = engine.run_group(p, sgd, x0, hp, steps=steps, record_grad=True, record_x=True,
+                               divergence_factor=10.0, driver="lanes")
+        for curve in (res.curve_f, res.curve_g, res.curve_x):
+            assert not np.any(curve == 7777.0)
+        assert np.isnan(res.curve_f).any() and np.isfinite(res.curve_f).any()  # stops and values both
