@@ -289,7 +289,9 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     LF = np.empty((5, K))
     LI = np.empty((4, K), dtype=np.int64)
     nb = blk_runs.shape[0]
-    n_rt = blk_runs.shape[1] * DIM  # == N (blocks are K wide), not a compile-time constant: see step_block
+    # == N (blocks are K wide) but not a compile-time constant (see step_block);
+    # the min keeps the step's views inside S whatever the caller passes
+    n_rt = min(blk_runs.shape[1], K) * DIM
     n_chunks = starts.shape[0] - 1
     while True:
         j = fetch_add(counter, 0, 1)
