@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 import pytest
 
@@ -504,3 +505,37 @@ def test_bad_parameters(name, kw, field):
 def test_dim_is_refused():
     with pytest.raises(SpecError, match="dim"):
         objectives.make("logistic", dim=3)
+
+
+def _row_dot_reference(a, b):
+    """row_dot's documented order, in plain Python floats."""
+    n8 = len(a) - len(a) % 8
+    s = [0.0] * 8
+    for j in range(n8):
+        s[j % 8] += float(a[j]) * float(b[j])
+    z = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+    for j in range(n8, len(a)):
+        z += float(a[j]) * float(b[j])
+    return z
+
+
+@numba.njit
+def _margins(x, rows, X, b):
+    return ml.margins(x, rows, X, b)  # an inline="always" helper: called from compiled code
+
+
+@pytest.mark.parametrize("nf", [1, 7, 8, 13, 32, 35])
+def test_row_dot_fixed_order(nf):
+    """Margins use 8 partial sums in a fixed order: bit for bit the
+    documented one (so every run and thread count gives the same z), and
+    within rounding of the exact dot product."""
+    rng = _rng(nf)
+    X = rng.standard_normal((5, nf)) * 10.0 ** rng.integers(-3, 4, (5, nf))
+    x = rng.standard_normal(nf)
+    rows = np.array([3, 0, 4, 4], dtype=np.int64)
+    zs = _margins(x, rows, X, 0.25)
+    for r, i in enumerate(rows):
+        want = 0.25 + _row_dot_reference(X[i], x)
+        assert zs[r] == want
+        exact = float(np.sum(X[i].astype(np.longdouble) * x.astype(np.longdouble))) + 0.25
+        assert zs[r] == pytest.approx(exact, rel=1e-12, abs=1e-12 * np.abs(X[i] * x).sum())
