@@ -539,3 +539,21 @@ def test_row_dot_fixed_order(nf):
         assert zs[r] == want
         exact = float(np.sum(X[i].astype(np.longdouble) * x.astype(np.longdouble))) + 0.25
         assert zs[r] == pytest.approx(exact, rel=1e-12, abs=1e-12 * np.abs(X[i] * x).sum())
+
+
+@pytest.mark.parametrize("loss", [0, 1, 2])
+@pytest.mark.parametrize("has_b", [False, True])
+def test_logistic_value_only_is_the_same_value(loss, has_b):
+    """An empty g (the driver's full-data value at logged steps) takes a
+    shorter loop for cross-entropy; the value is the one computed with the
+    gradient, bit for bit."""
+    rng = _rng(3)
+    X = rng.standard_normal((300, 6)) * 3.0
+    y = (rng.random(300) < 0.4).astype(np.float64)
+    x = rng.standard_normal(6 + has_b)
+    rows = rng.integers(0, 300, 77).astype(np.int64)
+    for l2 in (0.0, 0.3):
+        g = np.empty(x.size)
+        f_with_g = ml.logistic_fg(x, g, rows, X, y, loss, l2, has_b)
+        f_alone = ml.logistic_fg(x, np.empty(0), rows, X, y, loss, l2, has_b)
+        assert f_alone == f_with_g

@@ -184,6 +184,13 @@ def logistic_fg(x, g, rows, X, y, loss, l2, has_b):
     f = 0.0
     nb = rows.shape[0]
     zs = margins(x, rows, X, b)
+    if loss == 0 and not want_g:
+        # the value alone (full-data loss at logged steps): the terms of the
+        # loop below without σ(z) and its two divisions, in the same order
+        for r in range(nb):
+            z = zs[r]
+            f += (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) - y[rows[r]] * z
+        return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
     for r in range(nb):
         i = rows[r]
         z = zs[r]
