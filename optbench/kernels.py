@@ -50,7 +50,7 @@ def _adapters(objective: Objective) -> str:
     extra = ", ".join(f"args[{i}]" for i in range(len(params) - fixed))
     extra = f", {extra}" if extra else ""
     if objective.batched:
-        full, rows = f"fg(x, g, all_rows{extra})", f"fg(x, g, rows{extra})"
+        full, rows = f"fg(x, g, all_rows{extra})", f"fg_step(x, g, rows{extra})"
     else:
         full = rows = f"fg(x, g{extra})"
     return (
@@ -101,6 +101,9 @@ def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants:
             line = _import_line(objective.fg, "fg", "@@FG@@")
         elif line.endswith("# @@STEP@@"):
             line = _import_line(optimizer.step, "step", "@@STEP@@")
+        elif line.endswith("# @@FGSTEP@@"):
+            fg_step = getattr(objective, "fg_step", None)
+            line = _import_line(fg_step, "fg_step", "@@FGSTEP@@") if fg_step is not None else line
         else:
             for mark, (name, value) in constants.items():
                 if line.endswith(f"# @@{mark}@@"):

@@ -117,6 +117,14 @@ class Objective:
     # alone, leaving g untouched (a data objective's logged full-data loss
     # skips its backward pass when no gradient norm is recorded there)
     value_only: bool = False
+    # fg_step (batched objectives, optional): fg for the minibatch of an
+    # optimizer step.  The driver reads its gradient, and its value only to
+    # stop a run whose minibatch loss is not finite (reported with that
+    # value); so fg_step writes fg's gradient and returns a value that is
+    # finite exactly when fg's is, and the same NaN or inf when it is not.
+    # It may skip terms that are always finite (the logistic loss skips its
+    # log1p).  None: fg itself.
+    fg_step: Any = None
     dim_from_data: bool = False
     formula: str = ""
     # check_given(given, resolved) may refuse combinations of the fields a
