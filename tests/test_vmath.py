@@ -15,28 +15,21 @@ pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
                                 reason="needs an 80-bit (or wider) long double for the reference")
 
 
-@numba.njit(error_model="numpy")
-def _exp_all(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = vexp(x[i])
-    return out
+def _over(fn):
+    """A compiled loop applying ``fn`` to every element (as the objectives do)."""
+    @numba.njit(error_model="numpy")
+    def loop(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = fn(x[i])
+        return out
+
+    return loop
 
 
-@numba.njit(error_model="numpy")
-def _l1e_all(a):
-    out = np.empty_like(a)
-    for i in range(a.shape[0]):
-        out[i] = log1p_exp_neg(a[i])
-    return out
-
-
-@numba.njit(error_model="numpy")
-def _l1u_all(u):
-    out = np.empty_like(u)
-    for i in range(u.shape[0]):
-        out[i] = log1p_unit(u[i])
-    return out
+_exp_all = _over(vexp)
+_l1e_all = _over(log1p_exp_neg)
+_l1u_all = _over(log1p_unit)
 
 
 def _ulps(got, ref):
