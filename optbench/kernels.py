@@ -102,8 +102,8 @@ def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants:
         elif line.endswith("# @@STEP@@"):
             line = _import_line(optimizer.step, "step", "@@STEP@@")
         elif line.endswith("# @@FGSTEP@@"):
-            fg_step = getattr(objective, "fg_step", None)
-            line = _import_line(fg_step, "fg_step", "@@FGSTEP@@") if fg_step is not None else line
+            if objective.fg_step is not None:
+                line = _import_line(objective.fg_step, "fg_step", "@@FGSTEP@@")
         else:
             for mark, (name, value) in constants.items():
                 if line.endswith(f"# @@{mark}@@"):

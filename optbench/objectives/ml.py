@@ -193,8 +193,18 @@ def logistic_fg_step(x, g, rows, X, y, loss, l2, has_b):
     finiteness.  For the cross-entropy it drops log1p(exp(-|z|)) from each
     term: that part lies in [0, log 2], so the sum is finite exactly when the
     loss is, and when it is not (a NaN or infinite z) both are the same NaN
-    or inf.  One log1p per row was a quarter of a minibatch step (W3)."""
+    or inf.  (W3, one process beside the C peer: 0.74x -> 0.81x c_omp.)"""
     return _logistic(x, g, rows, X, y, loss, l2, has_b, False)
+
+
+@jit(inline="always")
+def _add_row(g, d, X, i, nf, has_b):
+    """g += d * [X[i], 1 if has_b]: one row's part of the gradient (nothing for d = 0)."""
+    if d != 0.0:
+        for j in range(nf):
+            g[j] += d * X[i, j]
+        if has_b:
+            g[nf] += d
 
 
 @jit(inline="always")
@@ -233,13 +243,7 @@ def _logistic(x, g, rows, X, y, loss, l2, has_b, exact):
             f += zs[r]
         if want_g:
             for r in range(nb):
-                d = ds[r]
-                if d != 0.0:
-                    i = rows[r]
-                    for j in range(nf):
-                        g[j] += d * X[i, j]
-                    if has_b:
-                        g[nf] += d
+                _add_row(g, ds[r], X, rows[r], nf, has_b)
         return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
     for r in range(nb):
         i = rows[r]
@@ -258,11 +262,8 @@ def _logistic(x, g, rows, X, y, loss, l2, has_b, exact):
             dz = (1.0 - yi) * p - yi * q  # σ(z) - y
             f += dz * dz
             d = 2.0 * dz * p * q
-        if want_g and d != 0.0:
-            for j in range(nf):
-                g[j] += d * X[i, j]
-            if has_b:
-                g[nf] += d
+        if want_g:
+            _add_row(g, d, X, i, nf, has_b)
     return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
