@@ -198,13 +198,17 @@ def logistic_fg_step(x, g, rows, X, y, loss, l2, has_b):
 
 
 @jit(inline="always")
-def _add_row(g, d, X, i, nf, has_b):
-    """g += d * [X[i], 1 if has_b]: one row's part of the gradient (nothing for d = 0)."""
+def _add_row(g, d, X, i, nf):
+    """g[:nf] += d * X[i]: one row's part of the weights' gradient (nothing for d = 0).
+
+    The intercept's part (d itself) is summed by the caller in a local and
+    added to g[nf] once after the loop over rows: a store to g[nf] behind a
+    test of has_b in that loop made the minibatch step ~1.8x slower (W3's
+    128 rows: 5.4 -> 3.0 us).  The sum is the same, in the same order, from
+    the same 0.0, so the gradient is unchanged bit for bit."""
     if d != 0.0:
         for j in range(nf):
             g[j] += d * X[i, j]
-        if has_b:
-            g[nf] += d
 
 
 @jit(inline="always")
@@ -242,9 +246,15 @@ def _logistic(x, g, rows, X, y, loss, l2, has_b, exact):
         for r in range(nb):
             f += zs[r]
         if want_g:
+            gb = 0.0
             for r in range(nb):
-                _add_row(g, ds[r], X, rows[r], nf, has_b)
+                d = ds[r]
+                _add_row(g, d, X, rows[r], nf)
+                gb += d
+            if has_b:
+                g[nf] += gb
         return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
+    gb = 0.0
     for r in range(nb):
         i = rows[r]
         z = zs[r]
@@ -263,7 +273,10 @@ def _logistic(x, g, rows, X, y, loss, l2, has_b, exact):
             f += dz * dz
             d = 2.0 * dz * p * q
         if want_g:
-            _add_row(g, d, X, i, nf, has_b)
+            _add_row(g, d, X, i, nf)
+            gb += d
+    if want_g and has_b:
+        g[nf] += gb
     return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
@@ -344,6 +357,7 @@ def least_squares_fg(x, g, rows, X, y, l2, has_b):
     f = 0.0
     nb = rows.shape[0]
     zs = margins(x, rows, X, b)
+    gb = 0.0  # the intercept's part, added once (see _add_row)
     for r in range(nb):
         i = rows[r]
         res = zs[r] - y[i]
@@ -352,8 +366,9 @@ def least_squares_fg(x, g, rows, X, y, l2, has_b):
             d = 2.0 * res
             for j in range(nf):
                 g[j] += d * X[i, j]
-            if has_b:
-                g[nf] += d
+            gb += d
+    if want_g and has_b:
+        g[nf] += gb
     return _mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
