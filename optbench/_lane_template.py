@@ -153,7 +153,9 @@ def init_bounds(S, LF, LI, f_star, div_factor, f_escape):
             LF[LO, k] = f_escape
         e = (not (f <= LF[HI, k])) | (f < LF[LO, k]) | (f - f_star <= LF[TVAL, k])
         ev = ev | (e & (LI[ACT, k] != 0))
-        LF[BEST, k] = f if (f < LF[BEST, k]) & (f >= LF[LO, k]) else LF[BEST, k]
+        # the best before step 0 is inf: eval_block counted f0 without the
+        # escape bound, recomputed here with it (an f0 that escapes is no best)
+        LF[BEST, k] = f if (f < np.inf) & (f >= LF[LO, k]) else np.inf
     return ev
 
 

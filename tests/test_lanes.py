@@ -103,6 +103,22 @@ def test_all_kinds_of_stop_occur_in_the_comparison():
     assert seen == set(engine.STATUS)
 
 
+def test_a_start_below_the_escape_value_escapes_at_step_0_as_in_one_run():
+    """A start outside the domain box can lie below the escape value (the
+    box's minimum on a grid): the run escapes at step 0, and its f0 is no
+    best (f_best stays inf), in the lanes as in the one-run driver."""
+    problem = objectives.make("saddle", 2)
+    sgd = optimizers.get("sgd")
+    x0 = np.array([[10.0, 0.0], [0.1, 0.2], [-9.0, 1.0]])
+    hp = np.tile(sgd.hp_row(sgd.resolve({"lr": 1e-2})), (3, 1))
+    a = engine.run_group(problem, sgd, x0, hp, steps=20, driver="scalar")
+    b = engine.run_group(problem, sgd, x0, hp, steps=20, driver="lanes")
+    assert [engine.STATUS[s] for s in a.status] == ["escaped", "unconverged", "escaped"]
+    assert a.f_best[0] == np.inf and a.steps_run[0] == 0
+    bad = [f for f in FIELDS if not np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)]
+    assert not bad, bad
+
+
 def test_auto_picks_lanes_where_they_apply_and_refuses_to_force_them_elsewhere():
     sgd = optimizers.get("sgd")
     assert engine.lane_eligible(objectives.make("rosenbrock", 2), sgd)
