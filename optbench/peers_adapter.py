@@ -154,7 +154,17 @@ def _with_data(problem, X, y):
     """``problem`` with the inputs' data (the same as its own generator's),
     passed through: the adapter never relies on two copies of a generator
     agreeing."""
+    X, y = _readonly(X), _readonly(y)  # as the registry's own data: one compiled fg for both
     return dataclasses.replace(problem, args=(X, y, *problem.args[2:]), n_samples=X.shape[0])
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view (the caller's array keeps its flags).  A data
+    objective's fg is a called function (kernels._fill): writable data would
+    type, and compile, a second version of it."""
+    v = a.view()
+    v.setflags(write=False)
+    return v
 
 
 def _w4(inp: dict) -> dict:
