@@ -7,9 +7,9 @@ Each is a *data objective* (``batched=True``): its compiled function ::
 returns the mean loss over the data rows ``rows`` (int64 row indices, repeats
 allowed: a minibatch) plus the L2 penalty, and writes the gradient into
 ``g``.  Full batch is ``rows = arange(n_samples)``.  The functions are plain
-sequential loops (rows outer, features inner) with no allocation, except the
-softmax's scratch of ``n_classes`` logits per call, so that they can be
-inlined into a parallel sweep kernel over runs.
+loops (rows outer, features inner) whose only allocations are per-call
+scratch (a batch's margins, the softmax's ``n_classes`` logits); the sweep
+drivers call them from their nogil kernels, one call per (mini)batch.
 
 Parameter layout (``θ``, dimension fixed by the data): the intercept, when
 there is one, comes *after* the weights it belongs to, and is never
