@@ -4,7 +4,8 @@ optbench.kernels substitutes the two marked import lines with the pair's
 objective and optimizer functions and writes the result to its kernel cache
 folder, so Numba compiles one specialized driver per pair (step and an
 analytic fg inlined, a data objective's fg called: see kernels._fill; no
-function-pointer calls) and caches it on disk like any other module.  Everything below the markers is shared by every pair.
+function-pointer calls) and caches it on disk like any other module.
+Everything below the markers is shared by every pair.
 
 Per run r in [lo, hi): x <- x0[r]; for t = 0 .. steps: evaluate f and the
 gradient at x (for data objectives the full-data value is evaluated at

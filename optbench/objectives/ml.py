@@ -204,7 +204,7 @@ def _add_row(g, d, X, i, nf):
     The intercept's part (d itself) is summed by the caller in a local and
     added to g[nf] once after the loop over rows: a store to g[nf] behind a
     test of has_b in that loop made the minibatch step ~1.8x slower (W3's
-    128 rows: 5.4 -> 3.0 us).  The sum is the same, in the same order, from
+    128 rows x 32 features: 5.5 -> 2.9 us; the C peer 2.3).  The sum is the same, in the same order, from
     the same 0.0, so the gradient is unchanged bit for bit."""
     if d != 0.0:
         for j in range(nf):
