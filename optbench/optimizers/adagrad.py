@@ -46,15 +46,18 @@ def adagrad_step(x, g, state, hp, sched, t):
     init = hp[3]
     eps = hp[4]
     neg_clr = sched[0]
+    first = t == 1
+    # loads and stores unconditional, the tests pick values (see sgd_step)
     for i in range(x.shape[0]):
+        xi = x[i]
         gi = g[i]
         if wd != 0.0:
-            gi = gi + wd * x[i]
-        s = state[0, i] if t != 1 else init
-        s = s + gi * gi  # addcmul_ with value=1: (1 * g) * g == g * g
+            gi = gi + wd * xi
+        s0 = state[0, i]
+        s = (init if first else s0) + gi * gi  # addcmul_ with value=1: (1 * g) * g == g * g
         state[0, i] = s
         std = math.sqrt(s) + eps
-        x[i] = x[i] + (neg_clr * gi) / std
+        x[i] = xi + (neg_clr * gi) / std
 
 
 def adagrad_check(values: dict) -> None:

@@ -147,22 +147,24 @@ def _adam_update(x, g, state, hp, sched, decoupled):
         else:
             _adam_plain(x, g, state, beta2, w1, w2, eps, neg_step_size, bc2_sqrt, False)
         return
+    # every store unconditional, the tests pick values (see sgd_step)
     for i in range(x.shape[0]):
+        xi = x[i]
         gi = g[i]
         if wd != 0.0:
             if decoupled:
-                x[i] = x[i] * decay
+                xi = xi * decay
             else:
-                gi = gi + wd * x[i]
+                gi = gi + wd * xi
         m = lerp(state[0, i], gi, w1)
         v = state[1, i] * beta2 + (w2 * gi) * gi
         state[0, i] = m
         state[1, i] = v
-        if amsgrad:
-            v = maximum(state[2, i], v)
-            state[2, i] = v
-        denom = math.sqrt(v) / bc2_sqrt + eps
-        x[i] = x[i] + (neg_step_size * m) / denom
+        vmax0 = state[2, i]
+        vmax = maximum(vmax0, v)
+        state[2, i] = vmax if amsgrad else vmax0
+        denom = math.sqrt(vmax if amsgrad else v) / bc2_sqrt + eps
+        x[i] = xi + (neg_step_size * m) / denom
 
 
 @jit

@@ -73,13 +73,15 @@ def radam_step(x, g, state, hp, sched, t):
     bc2_sqrt = sched[1]
     rect = sched[2]
     rectified = sched[3] != 0.0
+    # loads and stores unconditional, the tests pick values (see sgd_step)
     for i in range(x.shape[0]):
+        xi = x[i]
         gi = g[i]
         if wd != 0.0:
             if decoupled:
-                x[i] = x[i] * decay
+                xi = xi * decay
             else:
-                gi = gi + wd * x[i]
+                gi = gi + wd * xi
         m = lerp(state[0, i], gi, w1)
         v = state[1, i] * beta2 + (w2 * gi) * gi
         state[0, i] = m
@@ -88,7 +90,7 @@ def radam_step(x, g, state, hp, sched, t):
         if rectified:
             adaptive = (1.0 / (math.sqrt(v) + eps)) * bc2_sqrt
             u = (u * adaptive) * rect
-        x[i] = x[i] - u
+        x[i] = xi - u
 
 
 def radam_check(values: dict) -> None:

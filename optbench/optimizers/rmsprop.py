@@ -42,25 +42,33 @@ def rmsprop_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit(inline="always")
 def _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, use_wd, centered, use_momentum, near):
+    # loads and stores unconditional, the flags pick values (see sgd_step);
+    # with the flags constant (the usual settings, below) the unused ones fold away
     for i in range(x.shape[0]):
+        xi = x[i]
         gi = g[i]
         if use_wd:
-            gi = gi + wd * x[i]
+            gi = gi + wd * xi
         v = state[0, i] * alpha + (w * gi) * gi
         state[0, i] = v
+        ga0 = state[1, i]
         if centered:
-            ga = lerp_at(state[1, i], gi, w, near)
-            state[1, i] = ga
+            ga = lerp_at(ga0, gi, w, near)
             avg = math.sqrt(v + (-1.0 * ga) * ga)
         else:
+            ga = ga0
             avg = math.sqrt(v)
+        state[1, i] = ga
         avg = avg + eps
+        buf0 = state[2, i]
         if use_momentum:
-            buf = state[2, i] * momentum + gi / avg
-            state[2, i] = buf
-            x[i] = x[i] + neg_lr * buf
+            buf = buf0 * momentum + gi / avg
+            xn = xi + neg_lr * buf
         else:
-            x[i] = x[i] + (neg_lr * gi) / avg
+            buf = buf0
+            xn = xi + (neg_lr * gi) / avg
+        state[2, i] = buf
+        x[i] = xn
 
 
 @jit

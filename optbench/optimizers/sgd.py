@@ -65,21 +65,21 @@ def sgd_step(x, g, state, hp, sched, t):
                 state[0, i] = buf
                 x[i] = x[i] + neg_lr * buf
         return
+    # Every store unconditional (the tests pick values, never whether to
+    # store): a conditional store if-converts into a masked one, which keeps
+    # the lane driver's stack buffer out of registers (_views.stack1).
+    use_buf = momentum != 0.0
+    first = t == 1
     for i in range(n):
+        xi = x[i]
         gi = g[i]
         if wd != 0.0:
-            gi = gi + wd * x[i]
-        if momentum != 0.0:
-            if t == 1:
-                buf = gi
-            else:
-                buf = state[0, i] * momentum + keep * gi
-            state[0, i] = buf
-            if nesterov:
-                gi = gi + momentum * buf
-            else:
-                gi = buf
-        x[i] = x[i] + neg_lr * gi
+            gi = gi + wd * xi
+        s0 = state[0, i]
+        buf = gi if first else s0 * momentum + keep * gi
+        d = gi + momentum * buf if nesterov else buf
+        state[0, i] = buf if use_buf else s0
+        x[i] = xi + neg_lr * (d if use_buf else gi)
 
 
 def sgd_check(values: dict) -> None:
