@@ -5,12 +5,31 @@ STATE_SIZE, the fg adapter) and writes the module into its cache folder, so
 Numba compiles one specialised driver per (pair, dim, K) and caches it.
 
 A *block* is K runs that share one hyperparameter row, stepped in
-lock-step.  Their state lives in one scratch vector S, dim-major:
+lock-step.  Their state lives in one scratch vector S on the stack
+(``stack1``), dim-major:
 
     S[X_OFF + i*K + k]              coordinate i of lane k  (x)
     S[G_OFF + i*K + k]              gradient
     S[ST_OFF + (j*DIM + i)*K + k]   optimizer state row j
     S[F_OFF + k]                    f of lane k at the current step
+
+Registers, not memory: every access to S in the step loop has a
+compile-time offset (lane loops of constant length K, vectorised and
+unrolled; the step on the whole flat block), so LLVM's late SROA promotes
+S to (zmm) registers, as gcc keeps the C peer's ``double x[16]``: no store
+and reload of x, g and the optimizer state at each step (W1 1.2x, W2 1.2x
+faster than the same loop on a heap S).  The rare paths (a lane stops, a
+target is reached, logging g or x) index lanes with a variable, which
+would keep S in memory; they read a heap copy H instead, made by one
+constant-length ``copy_block`` (a memcpy that SROA splits into register
+moves) just before them.  LF and LI (per-lane bounds and flags) are stack
+arrays too: they stay in memory (the rare paths index them with a
+variable), but as distinct stack objects they cannot alias S or the
+outputs, so the lane loops need no run-time alias checks (whose scalar
+fallback loop would index S with a variable).  The same goes for the
+optimizer steps: a store under a test if-converts into a masked store,
+which SROA cannot split, so every registered step stores unconditionally
+(its tests pick values).
 
 For every lane k the registered ``fg(x, g, *args)`` sees 1-D views with DIM
 elements at stride K (compile-time constants: LLVM unrolls fg's loops over
@@ -38,7 +57,7 @@ import math
 import numpy as np
 
 from optbench._jit import jit
-from optbench._views import contig1, contig2, fetch_add, prefetch_w, strided1
+from optbench._views import contig1, contig2, copy_block, fetch_add, prefetch_w, stack1, stack2, stack2i, strided1
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
 
@@ -95,13 +114,12 @@ def eval_block(S, args, LF, LI, f_star):
 
 
 @jit(inline="always")
-def step_block(S, hp_r, sched_row, t, n):
-    # x and g get the length n (== N) as a run-time value: with the constant,
-    # LLVM fully unrolls the step's short loops (SGD without momentum, its
-    # first step) into scalar code, as Numba runs without the SLP vectorizer;
-    # with n unknown the loop vectorizer takes them (W2 ~5% faster).  The
-    # state keeps its constant shape: longer steps (Adam ...) are unchanged.
-    step(contig1(S, X_OFF, (n,), (1,)), contig1(S, G_OFF, (n,), (1,)),
+def step_block(S, hp_r, sched_row, t):
+    # constant shapes throughout (see "Registers" above); short loops (SGD
+    # without momentum, its first step) are unrolled into scalar code, as
+    # Numba runs without the SLP vectorizer, but on registers (SLP on
+    # measured no faster for W2)
+    step(contig1(S, X_OFF, (N,), (1,)), contig1(S, G_OFF, (N,), (1,)),
          contig2(S, ST_OFF, (NS1, N), (N, 1)), hp_r, sched_row, t)
 
 
@@ -275,7 +293,8 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                f_star, targets, grad_tol, div_factor, f_escape,
                curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
                n_logged, status, target_steps, conv_step):
-    """blk_runs[b, k] is the run of lane k of block b (-1: padding).  Takes
+    """blk_runs[b, k] is the run of lane k of block b (-1: padding), K
+    columns (make_blocks(..., K)).  Takes
     chunk j = counter[0]++ (an atomic fetch-add), blocks starts[j] to
     starts[j + 1], until none are left: every thread of the pool calls this
     once per group, load balance is dynamic, and there is one dispatch per
@@ -287,20 +306,19 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     tol2 = grad_tol * grad_tol
     t_first = targets[0] if n_targets > 0 else -np.inf
 
-    S = np.zeros(S_SIZE)
-    LF = np.empty((5, K))
-    LI = np.empty((4, K), dtype=np.int64)
+    S = stack1(S_SIZE)  # the block's state, in registers (see "Registers" above)
+    H = np.zeros(S_SIZE)  # its copy for the rare paths
+    LF = stack2(5, K)
+    LI = stack2i(4, K)
     nb = blk_runs.shape[0]
-    # == N (blocks are K wide) but not a compile-time constant (see step_block);
-    # the min keeps the step's views inside S whatever the caller passes
-    n_rt = min(blk_runs.shape[1], K) * DIM
     n_chunks = starts.shape[0] - 1
     while True:
         j = fetch_add(counter, 0, 1)
         if j >= n_chunks:
             break
         for b in range(starts[j], min(nb, starts[j + 1])):
-            n_act = init_block(b, blk_runs, x0, S, LF, LI, t_first)
+            n_act = init_block(b, blk_runs, x0, H, LF, LI, t_first)
+            copy_block(S, 0, H, 0, S_SIZE)
             r0 = blk_runs[b, 0]
             contiguous = True  # the block's runs are r0, r0 + 1, ... (sweep order)
             for k in range(K):
@@ -313,9 +331,11 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
             while True:
                 ev = eval_block(S, args, LF, LI, f_star)
                 if t == 0:
-                    ev = init_bounds(S, LF, LI, f_star, div_factor, f_escape)
+                    copy_block(H, F_OFF, S, F_OFF, K)
+                    ev = init_bounds(H, LF, LI, f_star, div_factor, f_escape)
                 if ev:
-                    n_act -= lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_final,
+                    copy_block(H, 0, S, 0, S_SIZE)
+                    n_act -= lane_events(t, li, f_star, targets, H, LF, LI, curve_f, curve_g, curve_x, x_final,
                                          f_final, f_best, gn_final, steps_run, n_logged, status, target_steps,
                                          conv_step)
                     if n_act == 0:
@@ -340,17 +360,20 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                         for k in range(K):
                             curve_f[np.uint64(LI[RUN, k]), li] = S[F_OFF + k]
                     else:
+                        copy_block(H, F_OFF, S, F_OFF, K)
                         for k in range(K):
                             if LI[ACT, k] != 0:
-                                curve_f[np.uint64(LI[RUN, k]), li] = S[F_OFF + k]
+                                curve_f[np.uint64(LI[RUN, k]), li] = H[F_OFF + k]
                     if record_gx:
-                        log_extra(li, S, LF, LI, curve_g, curve_x)
+                        copy_block(H, 0, S, 0, N)
+                        log_extra(li, H, LF, LI, curve_g, curve_x)
                     li += 1
                     next_log = min(next_log + log_every, steps)
                 if use_tol or done:
-                    n_act -= lane_stops(t, li, done, use_tol, tol2, S, LF, LI, curve_f, curve_g, curve_x, x_final,
+                    copy_block(H, 0, S, 0, S_SIZE)
+                    n_act -= lane_stops(t, li, done, use_tol, tol2, H, LF, LI, curve_f, curve_g, curve_x, x_final,
                                         f_final, f_best, gn_final, steps_run, n_logged, status, conv_step)
                     if n_act == 0:
                         break
-                step_block(S, hp_r, sched_r[t], t + 1, n_rt)
+                step_block(S, hp_r, sched_r[t], t + 1)
                 t += 1

@@ -7,8 +7,10 @@ helper is an opaque C call), so LLVM cannot see that a lane view has
 directly from compile-time constants (the generated module's ``DIM``/``K``
 globals), with ``meminfo = NULL``: no NRT incref/decref in the hot loop.
 The views must not outlive the buffer they point into (they never leave the
-driver).  Two more small intrinsics serve the lane driver: an atomic
-fetch-add (work sharing between threads) and a write prefetch.
+driver).  More small intrinsics serve the lane driver: stack arrays of
+constant shape and a constant-length copy (so that LLVM keeps the block's
+state in registers, see ``stack1``), an atomic fetch-add (work sharing
+between threads) and a write prefetch.
 """
 from numba import types
 from numba.core import cgutils
@@ -99,6 +101,97 @@ def prefetch_w(typingctx, arr, i, j):
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
         i32 = ir.IntType(32)
         builder.call(fn, [ptr, i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+
+def _make_stack(dtype, ndim):
+    def typer(shape):
+        if len(shape) != ndim or not all(isinstance(n, types.IntegerLiteral) and n.literal_value > 0
+                                         for n in shape):
+            return None
+        dims = [n.literal_value for n in shape]
+        rty = types.Array(dtype, ndim, "C")
+        sig = rty(*shape)
+
+        def codegen(context, builder, sig, args):
+            from llvmlite import ir
+
+            dt = context.get_data_type(dtype)
+            size = 1
+            for d in dims:
+                size *= d
+            with builder.goto_entry_block():
+                ptr = builder.alloca(ir.ArrayType(dt, size))
+                ptr.align = 64
+            isz = context.get_abi_sizeof(dt)
+            strides, acc = [], isz
+            for d in reversed(dims):
+                strides.insert(0, context.get_constant(types.intp, acc))
+                acc *= d
+            out = make_array(rty)(context, builder)
+            populate_array(out, data=builder.bitcast(ptr, dt.as_pointer()),
+                           shape=[context.get_constant(types.intp, d) for d in dims], strides=strides,
+                           itemsize=context.get_constant(types.intp, isz), meminfo=None)
+            return out._getvalue()
+
+        return sig, codegen
+
+    if ndim == 1:
+        @intrinsic
+        def stack(typingctx, n0):
+            return typer((n0,))
+    else:
+        @intrinsic
+        def stack(typingctx, n0, n1):
+            return typer((n0, n1))
+    return stack
+
+
+# Arrays on the stack of the calling function (``alloca`` in its entry
+# block), of compile-time constant shape, not initialised, ``meminfo = NULL``.
+# Why: LLVM's late SROA pass (after the loop vectorizer and unroller)
+# promotes such a buffer to registers when every access to it has a constant
+# offset, as gcc keeps a C kernel's ``double x[16]`` in zmm registers; a heap
+# buffer stays in memory, one store and one load per value per step.  Two
+# stack arrays never alias each other (nor an argument), so loops over them
+# need no run-time alias checks (whose scalar fallback loop would index the
+# buffer with a variable and so block the promotion).  Valid only inside the
+# function that made them (Numba inlines ``inline="always"`` callees, so
+# theirs is the caller's).
+stack1 = _make_stack(types.float64, 1)     # stack1(n)
+stack2 = _make_stack(types.float64, 2)     # stack2(n0, n1)
+stack2i = _make_stack(types.int64, 2)      # stack2i(n0, n1), int64
+
+
+@intrinsic
+def copy_block(typingctx, dst, dst_off, src, src_off, n):
+    """``dst[dst_off:dst_off + n] = src[src_off:src_off + n]`` for 1-D
+    C-contiguous arrays of one dtype, offsets and ``n`` compile-time
+    constants, as one ``llvm.memcpy`` of constant length: SROA splits such a
+    copy out of (or into) a stack array into constant-offset loads and
+    stores, where a loop (a variable index) would keep the array in memory.
+    The ranges must not overlap and must lie inside both arrays."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array) and dst.ndim == 1 and src.ndim == 1
+            and dst.dtype == src.dtype and dst.layout == "C" and src.layout == "C"):
+        return None
+    if not all(isinstance(v, types.IntegerLiteral) for v in (dst_off, src_off, n)):
+        return None
+    d0, s0, nn = dst_off.literal_value, src_off.literal_value, n.literal_value
+    sig = types.void(dst, dst_off, src, src_off, n)
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir
+
+        itemsize = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
+        a = make_array(sig.args[0])(context, builder, args[0])
+        b = make_array(sig.args[2])(context, builder, args[2])
+        i64 = ir.IntType(64)
+        pd = builder.gep(a.data, [i64(d0)], inbounds=True)
+        ps = builder.gep(b.data, [i64(s0)], inbounds=True)
+        cgutils.raw_memcpy(builder, pd, ps, i64(nn), itemsize)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -242,3 +242,27 @@ def test_lane_driver_writes_every_curve_cell():
         for curve in (res.curve_f, res.curve_g, res.curve_x):
             assert not np.any(curve == 7777.0)
         assert np.isnan(res.curve_f).any() and np.isfinite(res.curve_f).any()  # stops and values both
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
+    """A speed property, checked on the compiled code, not timed: LLVM keeps
+    the lane driver's stack scratch S in registers (no ``alloca`` of it is
+    left) only if every access to it has a constant offset, which a step
+    with a store under a test (a masked store) or a lane loop indexed by a
+    variable would break, silently (the numbers stay right, W1 gets ~1.2x
+    slower).  Compiled afresh in a temporary kernel folder: code loaded from
+    Numba's disk cache cannot be inspected."""
+    from optbench import kernels
+
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
+    problem, opt = objectives.make("rosenbrock", 2), optimizers.get(name)
+    source = kernels.lane_source(problem.objective, opt, 2, engine.LANES, escape=False)
+    module = kernels._load(f"promotion_check_{name}", source, problem.objective, opt)
+    monkeypatch.setattr(kernels, "lane_driver", lambda *a, **k: module.run_blocks)
+    rng = np.random.default_rng(0)
+    engine.run_group(problem, opt, rng.uniform(-1, 1, (20, 2)), _hp_rows(opt, 20, rng), steps=5, threads=1,
+                     driver="lanes")
+    ir = module.run_blocks.inspect_llvm(module.run_blocks.signatures[0])
+    assert f"alloca [{module.S_SIZE} x double]" not in ir
+    assert "alloca [" in ir  # the pattern matches what is left (LF, LI stay in memory)
