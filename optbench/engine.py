@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
+from ._jit import jit
 from .objectives import Problem
 from .optimizers import Optimizer
 
@@ -93,19 +94,49 @@ class GroupResult:
     extra: dict = field(default_factory=dict)
 
 
+@jit
+def _segments(hp):
+    """Runs of equal consecutive rows: (first row of each run, run index of
+    each row); ``!=`` as NumPy's (NaN differs from itself)."""
+    R, H = hp.shape
+    heads = np.empty(R, np.int64)
+    seg = np.empty(R, np.int64)
+    n = 0
+    for r in range(R):
+        new = r == 0
+        if not new:
+            for j in range(H):
+                if hp[r, j] != hp[r - 1, j]:
+                    new = True
+                    break
+        if new:
+            heads[n] = r
+            n += 1
+        seg[r] = n - 1
+    return heads[:n], seg
+
+
 def row_groups(hp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(hp, axis=0, return_inverse=True)``, in O(R) for the usual
     case of equal rows next to each other (sweep order): np.unique over
-    rows sorts them all (~3 ms for 4096 rows)."""
+    rows sorts them all (~3 ms for 4096 rows).  The scan is compiled and the
+    few distinct runs are sorted with lexsort (np.unique over rows goes
+    through structured dtypes): 0.02 instead of 0.2 ms for W2's 12288 rows,
+    four times per W2 call."""
     R = hp.shape[0]
     if R == 0:
         return hp[:0], np.zeros(0, np.int64)
-    change = np.flatnonzero(np.any(hp[1:] != hp[:-1], axis=1)) + 1
-    heads = hp[np.concatenate(([0], change))]
-    uniq, inv_heads = np.unique(heads, axis=0, return_inverse=True)
-    seg = np.zeros(R, np.int64)
-    seg[change] = 1
-    return uniq, np.ascontiguousarray(inv_heads.reshape(-1)[np.cumsum(seg)], dtype=np.int64)
+    hp = np.ascontiguousarray(hp, dtype=np.float64)
+    head_rows, seg = _segments(hp)
+    heads = hp[head_rows]
+    order = np.lexsort(heads.T[::-1])  # lexicographic, as np.unique(axis=0)
+    srt = heads[order]
+    first = np.empty(srt.shape[0], bool)
+    first[0] = True
+    first[1:] = np.any(srt[1:] != srt[:-1], axis=1)
+    inv_heads = np.empty(heads.shape[0], np.int64)
+    inv_heads[order] = np.cumsum(first) - 1
+    return srt[first], inv_heads[seg]
 
 
 def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -137,3 +137,22 @@ def test_a_run_that_converges_and_then_diverges_is_diverged():
     assert res.target_steps[0, 0] == 0  # starts below the target
     assert engine.STATUS[res.status[0]] == "diverged"
     assert res.converged_step[0] == 0
+
+
+def test_row_groups_is_numpys_unique_over_rows():
+    """The compiled scan + lexsort gives np.unique(hp, axis=0,
+    return_inverse=True) exactly, rows in any order, -0.0 equal to 0.0."""
+    rng = np.random.default_rng(3)
+    values = np.array([0.0, -0.0, 1e-3, 0.5, 0.9, 1.0, 2.0])
+    for trial in range(300):
+        R, H = int(rng.integers(1, 120)), int(rng.integers(1, 7))
+        hp = values[rng.integers(0, int(rng.integers(1, 8)), (R, H))]
+        if trial % 2:
+            hp = np.repeat(hp[: max(1, R // 10)], 10, axis=0)  # sweep order: runs of equal rows
+        uniq, inverse = engine.row_groups(hp)
+        ref_uniq, ref_inverse = np.unique(hp, axis=0, return_inverse=True)
+        assert np.array_equal(uniq, ref_uniq)
+        assert np.array_equal(inverse, ref_inverse.reshape(-1)) and inverse.dtype == np.int64
+        assert np.array_equal(uniq[inverse], hp)
+    empty = engine.row_groups(np.zeros((0, 3)))
+    assert empty[0].shape == (0, 3) and empty[1].shape == (0,)
