@@ -320,21 +320,28 @@ run_group.__signature__ = inspect.signature(_prepare).replace(return_annotation=
 
 def run_groups(groups) -> list[GroupResult]:
     """:func:`run_group` for each dict of its keyword arguments, with no
-    barrier between groups: each group's kernel calls go to the thread pool
-    as soon as the group is prepared, so the pool computes one group while
-    Python prepares the next, and a thread that finishes its share of one
-    group goes on to the next (W2's three objectives: the idle core between
-    groups cost ~10% of the wall time).  Results are those of separate
-    run_group calls, bit for bit: a group's numbers never depend on the
-    threads or the order.  On an error in any group, every submitted call
-    is still waited for before it is raised (a KeyboardInterrupt is not
-    held back)."""
-    results, pending = [], []
+    barrier between groups: every group is prepared first, then all their
+    kernel calls go to the thread pool at once, so a thread that finishes
+    its share of one group goes on to the next (W2's three objectives: the
+    idle core between groups cost ~10% of the wall time).  Preparing first
+    keeps Python off the cores while the kernels run: on 2 cores, preparing
+    W2's second group while the first one's kernels ran took 3.5-4.9 ms of
+    wall time instead of 0.2-0.3 ms, the time it held a core that a kernel
+    thread wanted.  Results are those of separate run_group calls, bit for
+    bit: a group's numbers never depend on the threads or the order.  A
+    group refused by its checks is raised after the groups before it have
+    run to their end (a KeyboardInterrupt is not held back)."""
+    results, prepared, error = [], [], None
+    for kw in groups:
+        kw = dict(kw)
+        try:
+            prepared.append(_prepare(kw.pop("problem"), kw.pop("optimizer"), kw.pop("x0"), kw.pop("hp"), **kw))
+        except Exception as e:  # noqa: BLE001 -- raised below, after the groups before it
+            error = e
+            break
+    pending = []
     try:
-        for kw in groups:
-            kw = dict(kw)
-            out, tasks, done, threads = _prepare(kw.pop("problem"), kw.pop("optimizer"), kw.pop("x0"),
-                                                 kw.pop("hp"), **kw)
+        for out, tasks, done, threads in prepared:
             results.append(out)
             if threads == 1 or len(tasks) == 1:
                 for fn, args in tasks:
@@ -357,22 +364,33 @@ def run_groups(groups) -> list[GroupResult]:
                 done()
         if errors:
             raise errors[0]
+    if error is not None:
+        raise error
     return results
 
 
-def guided_chunks(n_blocks: int, threads: int) -> np.ndarray:
+HUGE_PAGE = 2 << 20  # bytes of curve rows per chunk at most (one transparent huge page)
+
+
+def guided_chunks(n_blocks: int, threads: int, max_blocks: int | None = None) -> np.ndarray:
     """Chunk boundaries (``starts[j]`` to ``starts[j + 1]``) for threads
     taking chunks in turn: each chunk is the remaining blocks over
-    2 x threads, down to one block.  Large contiguous chunks first keep each
-    thread on its own rows of the (freshly allocated) curve arrays -- with
-    one block per fetch both threads fault in the same huge pages (W1 in
-    fresh processes: 30-50 ms of sys time per call, median 31-36 ms against
-    23) -- and the single blocks at the end balance load (runs that stop
-    early make blocks cheap)."""
+    2 x threads, at most ``max_blocks``, down to one block.  Contiguous
+    chunks keep each thread on its own rows of the (freshly allocated)
+    curve arrays -- with one block per fetch both threads fault in the same
+    huge pages (W1 in fresh processes: 30-50 ms of sys time per call,
+    median 31-36 ms against 23) -- and the single blocks at the end balance
+    load (runs that stop early make blocks cheap).  The cap (the lane
+    driver's: a huge page of curve rows) bounds what a thread that runs
+    slowly holds: on this shared VM one of two threads sometimes runs ~9x
+    slower for a whole process, and with a first chunk of 1/4 of W1's
+    blocks for the other thread, the slow one's 3/16 took twice the time
+    of all the rest (28 ms calls against 10)."""
+    cap = n_blocks if max_blocks is None else max(1, int(max_blocks))
     starts = [0]
     lo = 0
     while lo < n_blocks:
-        lo = min(n_blocks, lo + max(1, (n_blocks - lo) // (2 * threads)))
+        lo = min(n_blocks, lo + min(cap, max(1, (n_blocks - lo) // (2 * threads))))
         starts.append(lo)
     return np.asarray(starts, dtype=np.int64)
 
@@ -389,7 +407,8 @@ def _lane_tasks(problem, optimizer, x0, hp, sched, sched_idx, out: GroupResult, 
     fn = kernels.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=f_escape > -np.inf)
     nb = blocks.shape[0]
     if chunk is None:
-        starts = guided_chunks(nb, threads)
+        block_bytes = LANES * out.curve_f.shape[1] * out.curve_f.itemsize
+        starts = guided_chunks(nb, threads, HUGE_PAGE // max(1, block_bytes))
     else:  # ``chunk`` counts runs, as for the scalar driver
         starts = np.append(np.arange(0, nb, max(1, -(-int(chunk) // LANES)), dtype=np.int64), nb)
     counter = np.zeros(1, np.int64)

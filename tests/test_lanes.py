@@ -178,6 +178,15 @@ def test_guided_chunks_cover_every_block_once_large_first(n_blocks, threads):
         assert sizes[0] == n_blocks // (2 * threads) and sizes[-1] == 1
 
 
+@pytest.mark.parametrize("n_blocks,cap", [(256, 8), (7, 2), (100, 1), (5, 50)])
+def test_guided_chunks_never_exceed_the_cap(n_blocks, cap):
+    starts = engine.guided_chunks(n_blocks, 2, cap)
+    sizes = np.diff(starts)
+    assert starts[0] == 0 and starts[-1] == n_blocks and np.all(sizes >= 1)
+    assert sizes.max() <= cap and np.all(sizes[:-1] >= sizes[1:])
+    assert sizes[0] == min(cap, max(1, n_blocks // 4))
+
+
 def test_chunking_and_threads_do_not_change_a_number():
     """The same group with guided chunks on 2 threads, one block per chunk,
     and everything on one thread: identical results."""
