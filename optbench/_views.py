@@ -106,7 +106,6 @@ def prefetch_w(typingctx, arr, i, j):
     return sig, codegen
 
 
-
 def _make_stack(dtype, ndim):
     def typer(shape):
         if len(shape) != ndim or not all(isinstance(n, types.IntegerLiteral) and n.literal_value > 0
