@@ -19,6 +19,7 @@ import numpy as np
 from optbench._jit import jit
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
+
 fg_step = fg  # @@FGSTEP@@
 
 BATCHED = False  # @@BATCHED@@
