@@ -1,24 +1,32 @@
 """Lane driver for one (objective, optimizer, dim, K) -- a code template.
 
 optbench.kernels (lane_driver) substitutes the marked lines (the pair's fg / step, DIM, K,
-STATE_SIZE, the fg adapter) and writes the module into its cache folder, so
-Numba compiles one specialised driver per (pair, dim, K) and caches it.
+STATE_SIZE, ESCAPE, REGISTERS, PREFETCH, the fg adapter) and writes the
+module into its cache folder, so Numba compiles one specialised driver per
+(pair, dim, K) and caches it.
 
 A *block* is K runs that share one hyperparameter row, stepped in
-lock-step.  Their state lives in one scratch vector S on the stack
-(``stack1``), dim-major:
+lock-step.  Their state lives in one scratch vector S, dim-major:
 
     S[X_OFF + i*K + k]              coordinate i of lane k  (x)
     S[G_OFF + i*K + k]              gradient
     S[ST_OFF + (j*DIM + i)*K + k]   optimizer state row j
     S[F_OFF + k]                    f of lane k at the current step
 
-Registers, not memory: every access to S in the step loop has a
-compile-time offset (lane loops of constant length K, vectorised and
-unrolled; the step on the whole flat block), so LLVM's late SROA promotes
-S to (zmm) registers, as gcc keeps the C peer's ``double x[16]``: no store
-and reload of x, g and the optimizer state at each step (W1 1.2x, W2 1.2x
-faster than the same loop on a heap S).  The rare paths (a lane stops, a
+Registers or memory (REGISTERS, chosen per CPU by
+kernels.lane_state_in_registers): every access to S in the step loop has
+a compile-time offset (lane loops of constant length K, vectorised and
+unrolled; the step on the whole flat block), so when S is a stack array
+(``stack1``) LLVM's late SROA promotes it to registers, as gcc keeps the C
+peer's ``double x[16]``: no store and reload of x, g and the optimizer
+state at each step.  That pays where the state fits in the vector
+registers (AVX-512 on AMD, 32 x 8 doubles: W1 1.2x, W2 1.2x faster than on
+a heap S, Zen 5) and costs where it does not (AVX2, 16 x 4 doubles: the register
+allocator spills the whole state around every branch of the step loop, W1
+1.15x and W2 1.2x slower than on a heap S, Zen 1); there S is a heap array
+and the code below is the same.  The write prefetch of the curve lines
+(PREFETCH) goes with the register state: it made W2 1.2x faster on Zen 5,
+and W1 1.06x slower and W2 no faster on Zen 1.  The rare paths (a lane stops, a
 target is reached, logging g or x) index lanes with a variable, which
 would keep S in memory; they read a heap copy H instead, made by one
 constant-length ``copy_block`` (a memcpy that SROA splits into register
@@ -40,7 +48,8 @@ the block shares one hyperparameter row.
 
 Per-lane bookkeeping: the event test (divergence / escape / next target)
 and the running best are computed branch-free in the same loop as f (so
-that loop still vectorises); the history write is a loop over lanes.
+that loop still vectorises; the best alternates between two arrays, see
+eval_block); the history write is a loop over lanes.
 Everything rare (a lane stops, a target is reached, the end of a block,
 the gradient tolerance) sits behind one block-level flag.  A lane that
 stops is frozen: its outputs are written at the stop and never again; it
@@ -65,6 +74,8 @@ DIM = 2  # @@DIM@@
 K = 16  # @@K@@
 STATE_SIZE = 1  # @@STATE@@
 ESCAPE = True  # @@ESCAPE@@
+REGISTERS = True  # @@REGISTERS@@
+PREFETCH = True  # @@PREFETCH@@
 
 N = DIM * K
 X_OFF = 0
@@ -74,8 +85,9 @@ F_OFF = (2 + STATE_SIZE) * N
 S_SIZE = F_OFF + K
 NS1 = max(STATE_SIZE, 1)
 
-# per-lane float rows (array LF of shape (5, K)) and int rows (LI, (4, K))
-HI, LO, BEST, TVAL, GN2 = 0, 1, 2, 3, 4
+# per-lane float rows (array LF of shape (4, K)) and int rows (LI, (4, K));
+# the best f of each lane is in one of two arrays of K (see eval_block)
+HI, LO, TVAL, GN2 = 0, 1, 2, 3
 RUN, ACT, NEXT_T, CONV = 0, 1, 2, 3
 
 
@@ -94,8 +106,14 @@ STATUS_ESCAPED = 3
 
 
 @jit(inline="always")
-def eval_block(S, args, LF, LI, f_star):
-    """f, g of every lane; returns whether an active lane has an event."""
+def eval_block(S, args, LF, LI, f_star, best_in, best):
+    """f, g of every lane; returns whether an active lane has an event.
+
+    The running best goes from ``best_in`` to ``best``, two arrays taken in
+    turn: a store of ``min(b[k], f)`` back to where b[k] was loaded is
+    turned by LLVM's X86 back end into a masked store (``vmaskmovpd``),
+    which is slow on AMD (W2 1.1x slower on Zen 1, measured with the best
+    not tracked at all; ~1.05x with the two arrays)."""
     ev = False
     for k in range(K):
         f = lane_fg(S, k, args)
@@ -103,19 +121,20 @@ def eval_block(S, args, LF, LI, f_star):
         # branch-free (| & on bools, a select) so that the loop vectorises
         if ESCAPE:
             e = (not (f <= LF[HI, k])) | (f < LF[LO, k]) | (f - f_star <= LF[TVAL, k])
-            # an escaping f (below f_lo) is not counted as best
-            LF[BEST, k] = f if (f < LF[BEST, k]) & (f >= LF[LO, k]) else LF[BEST, k]
+            # an escaping f (below f_lo) is not counted as best; min(b, f)
+            # is ``f if f < b else b``, as a select
+            best[k] = min(best_in[k], f if f >= LF[LO, k] else np.inf)
         else:
             # bounded below: f_lo is -inf, both tests on it are constant
             e = (not (f <= LF[HI, k])) | (f - f_star <= LF[TVAL, k])
-            LF[BEST, k] = f if f < LF[BEST, k] else LF[BEST, k]
+            best[k] = min(best_in[k], f)
         ev = ev | (e & (LI[ACT, k] != 0))
     return ev
 
 
 @jit(inline="always")
 def step_block(S, hp_r, sched_row, t):
-    # constant shapes throughout (see "Registers" above); short loops (SGD
+    # constant shapes throughout (see "Registers or memory" above); short loops (SGD
     # without momentum, its first step) are unrolled into scalar code, as
     # Numba runs without the SLP vectorizer, but on registers (SLP on
     # measured no faster for W2)
@@ -134,7 +153,7 @@ def grad_norms(S, LF):
 
 
 @jit(inline="always")
-def init_block(b, blk_runs, x0, S, LF, LI, t_first):
+def init_block(b, blk_runs, x0, S, LF, LI, best_a, best_b, t_first):
     """Load a block; returns the number of active lanes."""
     r0 = blk_runs[b, 0]
     n_act = 0
@@ -146,7 +165,8 @@ def init_block(b, blk_runs, x0, S, LF, LI, t_first):
         n_act += 1 if r >= 0 else 0
         for i in range(DIM):
             S[X_OFF + i * K + k] = x0[rr, i]
-        LF[BEST, k] = np.inf
+        best_a[k] = np.inf
+        best_b[k] = np.inf
         LF[LO, k] = -np.inf
         LF[HI, k] = np.inf
         LF[TVAL, k] = t_first
@@ -158,7 +178,7 @@ def init_block(b, blk_runs, x0, S, LF, LI, t_first):
 
 
 @jit(inline="always")
-def init_bounds(S, LF, LI, f_star, div_factor, f_escape):
+def init_bounds(S, LF, LI, best, f_star, div_factor, f_escape):
     """At t = 0: divergence / escape bounds from f0; returns the event flag."""
     have_f_star = np.isfinite(f_star)
     unbounded = f_star == -np.inf
@@ -173,12 +193,12 @@ def init_bounds(S, LF, LI, f_star, div_factor, f_escape):
         ev = ev | (e & (LI[ACT, k] != 0))
         # the best before step 0 is inf: eval_block counted f0 without the
         # escape bound, recomputed here with it (an f0 that escapes is no best)
-        LF[BEST, k] = f if (f < np.inf) & (f >= LF[LO, k]) else np.inf
+        best[k] = f if (f < np.inf) & (f >= LF[LO, k]) else np.inf
     return ev
 
 
 @jit(inline="always")
-def freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
            steps_run, n_logged, status, conv_step, stopped_bad):
     """Write lane k's outputs at its stop (step t, li points logged so far)."""
     r = LI[RUN, k]
@@ -210,13 +230,13 @@ def freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final,
     status[r] = st
     steps_run[r] = t
     n_logged[r] = lj
-    f_best[r] = LF[BEST, k]
+    f_best[r] = best[k]
     for i in range(DIM):
         x_final[r, i] = S[X_OFF + i * K + k]
 
 
 @jit(inline="always")
-def lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final,
+def lane_events(t, li, f_star, targets, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final,
                 f_best, gn_final, steps_run, n_logged, status, target_steps, conv_step):
     """Divergence / escape (freeze the lane) and targets; returns #lanes stopped."""
     n_targets = targets.shape[0]
@@ -231,7 +251,7 @@ def lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_
         elif f < LF[LO, k]:
             st = STATUS_ESCAPED
         if st >= 0:
-            freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
                    steps_run, n_logged, status, conv_step, True)
             stopped += 1
             continue
@@ -253,7 +273,7 @@ def lane_events(t, li, f_star, targets, S, LF, LI, curve_f, curve_g, curve_x, x_
 
 
 @jit(inline="always")
-def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final,
+def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final,
                f_best, gn_final, steps_run, n_logged, status, conv_step):
     """Gradient tolerance reached, or the last step: freeze; returns #lanes stopped."""
     stopped = 0
@@ -267,7 +287,7 @@ def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, curve_f, curve_g, curve_x,
             stop = True
         if stop:
             st = STATUS_CONVERGED if LI[CONV, k] >= 0 else STATUS_UNCONVERGED
-            freeze(k, st, t, li, S, LF, LI, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
+            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
                    steps_run, n_logged, status, conv_step, False)
             stopped += 1
     return stopped
@@ -306,10 +326,15 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     tol2 = grad_tol * grad_tol
     t_first = targets[0] if n_targets > 0 else -np.inf
 
-    S = stack1(S_SIZE)  # the block's state, in registers (see "Registers" above)
+    if REGISTERS:
+        S = stack1(S_SIZE)  # the block's state, in registers (see "Registers or memory" above)
+    else:
+        S = np.zeros(S_SIZE)
     H = np.zeros(S_SIZE)  # its copy for the rare paths
-    LF = stack2(5, K)
+    LF = stack2(4, K)
     LI = stack2i(4, K)
+    best_a = stack1(K)  # the running best f of each lane, at even steps
+    best_b = stack1(K)  # at odd steps
     nb = blk_runs.shape[0]
     n_chunks = starts.shape[0] - 1
     while True:
@@ -317,7 +342,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
         if j >= n_chunks:
             break
         for b in range(starts[j], min(nb, starts[j + 1])):
-            n_act = init_block(b, blk_runs, x0, H, LF, LI, t_first)
+            n_act = init_block(b, blk_runs, x0, H, LF, LI, best_a, best_b, t_first)
             copy_block(S, 0, H, 0, S_SIZE)
             r0 = blk_runs[b, 0]
             contiguous = True  # the block's runs are r0, r0 + 1, ... (sweep order)
@@ -329,13 +354,15 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
             li = 0
             t = 0
             while True:
-                ev = eval_block(S, args, LF, LI, f_star)
+                odd = (t & 1) != 0
+                best = best_b if odd else best_a
+                ev = eval_block(S, args, LF, LI, f_star, best_a if odd else best_b, best)
                 if t == 0:
                     copy_block(H, F_OFF, S, F_OFF, K)
-                    ev = init_bounds(H, LF, LI, f_star, div_factor, f_escape)
+                    ev = init_bounds(H, LF, LI, best, f_star, div_factor, f_escape)
                 if ev:
                     copy_block(H, 0, S, 0, S_SIZE)
-                    n_act -= lane_events(t, li, f_star, targets, H, LF, LI, curve_f, curve_g, curve_x, x_final,
+                    n_act -= lane_events(t, li, f_star, targets, H, LF, LI, best, curve_f, curve_g, curve_x, x_final,
                                          f_final, f_best, gn_final, steps_run, n_logged, status, target_steps,
                                          conv_step)
                     if n_act == 0:
@@ -345,10 +372,10 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                 if use_tol or done or (log_now and record_g):
                     grad_norms(S, LF)
                 if log_now:
-                    if (li & 7) == 0:
+                    if PREFETCH and (li & 7) == 0:
                         # the lines each lane writes 16 logged points ahead:
                         # a store that misses the cache holds up the ones
-                        # behind it (W2 1.2x faster)
+                        # behind it (W2 1.2x faster on Zen 5; see PREFETCH)
                         for k in range(K):
                             prefetch_w(curve_f, LI[RUN, k], li + 16)
                     if n_act == K and contiguous:
@@ -371,7 +398,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                     next_log = min(next_log + log_every, steps)
                 if use_tol or done:
                     copy_block(H, 0, S, 0, S_SIZE)
-                    n_act -= lane_stops(t, li, done, use_tol, tol2, H, LF, LI, curve_f, curve_g, curve_x, x_final,
+                    n_act -= lane_stops(t, li, done, use_tol, tol2, H, LF, LI, best, curve_f, curve_g, curve_x, x_final,
                                         f_final, f_best, gn_final, steps_run, n_logged, status, conv_step)
                     if n_act == 0:
                         break

@@ -148,7 +148,10 @@ def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndar
     return np.ascontiguousarray(table), inverse
 
 
-LANES = 16  # runs per block of the lane driver (8 and 32 measured slower on AVX-512 and AVX2)
+# runs per block of the lane driver: 8 measured slower on AVX-512 and AVX2;
+# 32 gained 2-7% on W1/W2 with the state in memory (Zen 1) and ranged from
+# -12% to +12% by pair with it in registers (Zen 5), so 16 stays
+LANES = 16
 MAX_LANE_DIM = 8  # above this fg's loops over coordinates are not unrolled: one run at a time
 
 

@@ -134,10 +134,48 @@ def driver_source(objective: Objective, optimizer: Optimizer) -> str:
     return _fill(TEMPLATE_PATH, objective, optimizer, constants, _adapters(objective))
 
 
-def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True) -> str:
+def vector_register_bytes() -> int:
+    """Bytes in the vector registers that LLVM vectorises with for the CPU
+    Numba compiles for (its host, or ``NUMBA_CPU_NAME`` and
+    ``NUMBA_CPU_FEATURES``): 32 x 64 with AVX-512 on AMD (Zen 4, Zen 5);
+    32 x 32 with AVX-512 on Intel, whose LLVM tuning prefers 256-bit
+    vectors (checked: no ``<8 x double>`` in a lane driver compiled for
+    skylake-avx512); 16 x 32 with AVX; 16 x 16 otherwise (SSE2)."""
+    from llvmlite import binding
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    name = config.CPU_NAME if config.CPU_NAME not in (None, "host") else binding.get_host_cpu_name()
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in enabled:
+        return 32 * (64 if name.startswith("znver") else 32)
+    if "avx" in enabled:
+        return 16 * 32
+    return 16 * 16
+
+
+def lane_state_in_registers(optimizer: Optimizer, dim: int, lanes: int) -> bool:
+    """Whether the lane driver keeps a block's state (x, g, the optimizer's
+    state, f: ``(2 + n_state) * dim * lanes + lanes`` doubles) in a stack
+    array that LLVM promotes to registers, or in memory.  In registers only
+    where it fits in the vector registers (:func:`vector_register_bytes`):
+    with 32 of 8 doubles W1 and W2 ran 1.2x faster so (Zen 5); with 16 of 4
+    they ran 1.15x and 1.2x slower (Zen 1: the register allocator spills
+    the whole state around every branch of the step loop)."""
+    size = ((2 + optimizer.n_state) * dim + 1) * lanes * 8
+    return size <= vector_register_bytes()
+
+
+def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True,
+                registers: bool | None = None) -> str:
     """The Python source of the lane driver for this pair, dimension and block
     width; ``escape``: whether runs can stop as escaped (objectives unbounded
-    below), else the driver drops the tests against the escape value."""
+    below), else the driver drops the tests against the escape value;
+    ``registers``: the block state in registers, and curve lines prefetched
+    (None: :func:`lane_state_in_registers`)."""
+    if registers is None:
+        registers = lane_state_in_registers(optimizer, dim, lanes)
     if objective.batched:
         raise ValueError("the lane driver runs analytic objectives only (data objectives use the scalar driver)")
     params = inspect.signature(getattr(objective.fg, "py_func", objective.fg)).parameters
@@ -148,7 +186,8 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
         f"    return fg(strided1(S, X_OFF + k, (DIM,), (K,)), strided1(S, G_OFF + k, (DIM,), (K,)){extra})\n\n\n"
     )
     constants = {"DIM": ("DIM", int(dim)), "K": ("K", int(lanes)), "STATE": ("STATE_SIZE", int(optimizer.n_state)),
-                 "ESCAPE": ("ESCAPE", bool(escape))}
+                 "ESCAPE": ("ESCAPE", bool(escape)), "REGISTERS": ("REGISTERS", bool(registers)),
+                 "PREFETCH": ("PREFETCH", bool(registers))}
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 

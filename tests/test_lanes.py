@@ -255,23 +255,57 @@ def test_lane_driver_writes_every_curve_cell():
 
 @pytest.mark.parametrize("name", optimizers.names())
 def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
-    """A speed property, checked on the compiled code, not timed: LLVM keeps
-    the lane driver's stack scratch S in registers (no ``alloca`` of it is
-    left) only if every access to it has a constant offset, which a step
-    with a store under a test (a masked store) or a lane loop indexed by a
-    variable would break, silently (the numbers stay right, W1 gets ~1.2x
-    slower).  Compiled afresh in a temporary kernel folder: code loaded from
-    Numba's disk cache cannot be inspected."""
+    """A speed property, checked on the compiled code, not timed: where this
+    CPU keeps the lane driver's block state in registers
+    (``kernels.lane_state_in_registers``: AVX-512 on AMD), LLVM promotes the
+    stack scratch S (no ``alloca`` of it is left) only if every access to it
+    has a constant offset, which a step with a store under a test (a masked
+    store) or a lane loop indexed by a variable would break, silently (the
+    numbers stay right, W1 gets ~1.2x slower).  Elsewhere whether LLVM
+    promotes it is moot (RMSprop's is not with AVX2), and what is checked
+    is that the register variant, built whatever this CPU's choice, gives
+    the one-run driver's numbers.  Compiled afresh in a temporary kernel
+    folder: code loaded from Numba's disk cache cannot be inspected."""
     from optbench import kernels
 
     monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
     problem, opt = objectives.make("rosenbrock", 2), optimizers.get(name)
-    source = kernels.lane_source(problem.objective, opt, 2, engine.LANES, escape=False)
+    source = kernels.lane_source(problem.objective, opt, 2, engine.LANES, escape=False, registers=True)
     module = kernels._load(f"promotion_check_{name}", source, problem.objective, opt)
     monkeypatch.setattr(kernels, "lane_driver", lambda *a, **k: module.run_blocks)
-    rng = np.random.default_rng(0)
-    engine.run_group(problem, opt, rng.uniform(-1, 1, (20, 2)), _hp_rows(opt, 20, rng), steps=5, threads=1,
-                     driver="lanes")
-    ir = module.run_blocks.inspect_llvm(module.run_blocks.signatures[0])
-    assert f"alloca [{module.S_SIZE} x double]" not in ir
-    assert "alloca [" in ir  # the pattern matches what is left (LF, LI stay in memory)
+    _compare(problem, opt)
+    if kernels.lane_state_in_registers(opt, 2, engine.LANES):
+        ir = module.run_blocks.inspect_llvm(module.run_blocks.signatures[0])
+        assert f"alloca [{module.S_SIZE} x double]" not in ir
+        assert "alloca [" in ir  # the pattern matches what is left (LF, LI stay in memory)
+
+
+def test_the_block_state_goes_to_registers_only_where_it_fits(monkeypatch):
+    """The choice follows the CPU that Numba compiles for: W1's Adam block
+    (x, g, three state rows, f: 176 doubles) fits in the 32 x 8 doubles of
+    AVX-512 as LLVM uses it on AMD, not in its 32 x 4 on Intel (256-bit
+    vectors preferred) nor in AVX2's 16 x 4; the generated source says which."""
+    from numba.core import config
+
+    from optbench import kernels
+
+    adam, sgd = optimizers.get("adam"), optimizers.get("sgd")
+    problem = objectives.make("rosenbrock", 2)
+    monkeypatch.setattr(config, "CPU_NAME", "znver4")
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma,+avx512f")
+    assert kernels.vector_register_bytes() == 2048
+    assert kernels.lane_state_in_registers(adam, 2, 16) and kernels.lane_state_in_registers(sgd, 2, 16)
+    assert not kernels.lane_state_in_registers(adam, 8, 16)  # 656 doubles
+    assert "REGISTERS = True  # @@REGISTERS@@" in kernels.lane_source(problem.objective, adam, 2, 16)
+    monkeypatch.setattr(config, "CPU_NAME", "skylake-avx512")
+    assert kernels.vector_register_bytes() == 1024
+    assert kernels.lane_state_in_registers(sgd, 2, 16)  # 112 doubles
+    assert not kernels.lane_state_in_registers(adam, 2, 16)
+    monkeypatch.setattr(config, "CPU_NAME", "znver1")
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma,-avx512f")
+    assert kernels.vector_register_bytes() == 512
+    assert not kernels.lane_state_in_registers(sgd, 2, 16)
+    source = kernels.lane_source(problem.objective, adam, 2, 16)
+    assert "REGISTERS = False  # @@REGISTERS@@" in source and "PREFETCH = False  # @@PREFETCH@@" in source
+    monkeypatch.setattr(config, "CPU_FEATURES", "+sse2")
+    assert kernels.vector_register_bytes() == 256
