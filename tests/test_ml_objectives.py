@@ -524,14 +524,18 @@ def _margins(x, rows, X, b):
     return ml.margins(x, rows, X, b)  # an inline="always" helper: called from compiled code
 
 
-@pytest.mark.parametrize("nf", [1, 7, 8, 13, 32, 35])
-def test_row_dot_fixed_order(nf):
+@pytest.mark.parametrize("layout", ["C", "strided"])
+@pytest.mark.parametrize("nf", [0, 1, 7, 8, 13, 16, 32, 35, 67])
+def test_row_dot_fixed_order(nf, layout):
     """Margins use 8 partial sums in a fixed order: bit for bit the
     documented one (so every run and thread count gives the same z), and
-    within rounding of the exact dot product."""
+    within rounding of the exact dot product; the vector chains (C-layout
+    arrays) and the scalar ones (any other layout) alike."""
     rng = _rng(nf)
     X = rng.standard_normal((5, nf)) * 10.0 ** rng.integers(-3, 4, (5, nf))
     x = rng.standard_normal(nf)
+    if layout == "strided":
+        X, x = np.asfortranarray(X), np.repeat(x, 2)[::2]
     rows = np.array([3, 0, 4, 4], dtype=np.int64)
     zs = _margins(x, rows, X, 0.25)
     for r, i in enumerate(rows):

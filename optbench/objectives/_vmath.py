@@ -119,3 +119,73 @@ def log1p_unit(u):
     R = t2 + t1
     hfsq = 0.5 * f * f
     return dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + (dk * _LN2_LO + du / w))) - f)
+
+
+@intrinsic
+def dot_chains8(typingctx, X, i, x, nf):
+    """``((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))`` with
+    ``s_k = sum over blocks b < nf // 8 of X[i, 8b + k] * x[8b + k]``, each
+    chain summed in block order from 0.0: the first ``nf - nf % 8`` terms
+    of :func:`optbench.objectives.ml.row_dot`, bit for bit.
+
+    Why: written as eight scalar accumulators the chains stay scalar code
+    (Numba runs without LLVM's SLP vectorizer, and a loop over a stack
+    array of eight is unrolled and scalarised).  Here they are one
+    ``<8 x double>`` accumulator (two AVX2 or one AVX-512 register) with
+    ``fmul`` then ``fadd``, no fast-math flags, so no contraction into FMA:
+    each lane rounds exactly as the scalar chain.  X's rows and x must be
+    contiguous (C layout) for that; other layouts get the eight scalar
+    chains (:func:`_chains8_scalar`)."""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(x, types.Array) and x.ndim == 1
+            and isinstance(i, types.Integer) and isinstance(nf, types.Integer)):
+        return None
+    sig = types.float64(X, i, x, nf)
+    if not (X.layout == "C" and x.layout == "C" and X.dtype == types.float64 and x.dtype == types.float64):
+        return sig, lambda context, builder, sig, args: context.compile_internal(builder, _chains8_scalar, sig,
+                                                                                 args)
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir
+        from numba.core import cgutils
+        from numba.np.arrayobj import make_array
+
+        xa = make_array(sig.args[0])(context, builder, args[0])
+        wa = make_array(sig.args[2])(context, builder, args[2])
+        intp = context.get_value_type(types.intp)
+        ii = context.cast(builder, args[1], sig.args[1], types.intp)
+        n = context.cast(builder, args[3], sig.args[3], types.intp)
+        st0 = cgutils.unpack_tuple(builder, xa.strides, 2)[0]
+        i8p = ir.IntType(8).as_pointer()
+        dbl = ir.DoubleType()
+        row = builder.bitcast(builder.gep(builder.bitcast(xa.data, i8p), [builder.mul(ii, st0)]), dbl.as_pointer())
+        vty = ir.VectorType(dbl, 8)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vty, [0.0] * 8))
+        nblk = builder.sdiv(n, ir.Constant(intp, 8))
+        with cgutils.for_range(builder, nblk) as loop:
+            off = builder.mul(loop.index, ir.Constant(intp, 8))
+            a = builder.load(builder.bitcast(builder.gep(row, [off]), vty.as_pointer()), align=8)
+            b = builder.load(builder.bitcast(builder.gep(wa.data, [off]), vty.as_pointer()), align=8)
+            builder.store(builder.fadd(builder.load(acc), builder.fmul(a, b)), acc)
+        v = builder.load(acc)
+        s = [builder.extract_element(v, ir.Constant(ir.IntType(32), k)) for k in range(8)]
+        add = builder.fadd
+        return add(add(add(s[0], s[4]), add(s[1], s[5])), add(add(s[2], s[6]), add(s[3], s[7])))
+
+    return sig, codegen
+
+
+def _chains8_scalar(X, i, x, nf):
+    """:func:`dot_chains8` as eight scalar accumulators (any layout)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    j = 0
+    while j + 8 <= nf:
+        s0 += X[i, j] * x[j]
+        s1 += X[i, j + 1] * x[j + 1]
+        s2 += X[i, j + 2] * x[j + 2]
+        s3 += X[i, j + 3] * x[j + 3]
+        s4 += X[i, j + 4] * x[j + 4]
+        s5 += X[i, j + 5] * x[j + 5]
+        s6 += X[i, j + 6] * x[j + 6]
+        s7 += X[i, j + 7] * x[j + 7]
+        j += 8
+    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))

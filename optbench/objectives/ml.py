@@ -82,7 +82,7 @@ from .._errors import SpecError
 from .._jit import jit
 from . import data as D
 from ._registry import Built, Minimum, Objective, Param, box, register
-from ._vmath import log1p_unit, vexp
+from ._vmath import dot_chains8, log1p_unit, vexp
 
 LOSSES = ("cross_entropy", "mse", "hinge")
 CROSS_ENTROPY, MSE, HINGE = 0, 1, 2
@@ -100,20 +100,11 @@ def row_dot(X, i, x, nf):
     last nf mod 8 products in order.  A fixed order, so the same for every
     run and thread; eight independent chains instead of one, so the
     products do not wait on each other's additions (fastmath, which would
-    let LLVM pick an order itself, stays off)."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    j = 0
-    while j + 8 <= nf:
-        s0 += X[i, j] * x[j]
-        s1 += X[i, j + 1] * x[j + 1]
-        s2 += X[i, j + 2] * x[j + 2]
-        s3 += X[i, j + 3] * x[j + 3]
-        s4 += X[i, j + 4] * x[j + 4]
-        s5 += X[i, j + 5] * x[j + 5]
-        s6 += X[i, j + 6] * x[j + 6]
-        s7 += X[i, j + 7] * x[j + 7]
-        j += 8
-    z = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
+    let LLVM pick an order itself, stays off).  The chains are one vector
+    (:func:`~optbench.objectives._vmath.dot_chains8`): 20 -> 13 ns a row of
+    32 features on Zen 1, the same bits."""
+    z = dot_chains8(X, i, x, nf)
+    j = nf - nf % 8
     while j < nf:
         z += X[i, j] * x[j]
         j += 1
