@@ -1,4 +1,5 @@
-"""exp and log1p(exp(-a)) without branches, so that loops over them vectorise.
+"""exp and log1p(exp(-a)) without branches, so that loops over them vectorise;
+and the eight partial sums of a row's dot product as one vector (``dot_chains8``).
 
 Why: Numba compiles ``math.exp`` / ``math.log1p`` to calls into the C
 library, one element at a time.  Inside a loop over the rows of a data set
