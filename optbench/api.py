@@ -295,7 +295,7 @@ def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, 
             run_chunks(client, spec, todo, manifest["chunk_runs"], write, threads=threads,
                        on_chunk=lambda data: progress.add(data.n_runs))
         elif todo:
-            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})])
+            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})], threads=threads)
             for chunk in todo:
                 write(compute_chunk(spec, chunk, groups, threads=threads, on_runs=progress.add))
     except KeyboardInterrupt:

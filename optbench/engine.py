@@ -212,9 +212,10 @@ def _prepare(
     out_x_final: np.ndarray | None = None,
 ) -> tuple:
     """Check the arguments of one group and allocate its result (see
-    :func:`run_group`); returns ``(result, tasks, done, threads)``: the
-    kernel calls ``fn(*args)`` that fill the result, ``done()`` (or None)
-    to call once they all have, and the thread count."""
+    :func:`run_group`); returns ``(result, tasks, done, threads, kernel)``:
+    the calls ``fn(*args)`` that fill the result, ``done()`` (or None) to
+    call once they all have, the thread count, and ``kernel``, the compiled
+    driver and arguments it is called with, ``(dispatcher, args)``."""
     x0 = np.ascontiguousarray(x0, dtype=np.float64)
     hp = np.ascontiguousarray(hp, dtype=np.float64)
     R, dim = x0.shape
@@ -274,20 +275,22 @@ def _prepare(
                             targets=targets, grad_tol=grad_tol, divergence_factor=divergence_factor,
                             threads=threads, chunk=chunk)
         done = (lambda: on_chunk(R)) if on_chunk is not None else None
-        return out, tasks, done, threads
+        return out, tasks, done, threads, tasks[0]
     all_rows = problem.all_rows() if problem.batched else np.zeros(0, np.int64)
     fn = kernels.driver(problem.objective, optimizer)
     keys = np.zeros(R, np.uint64) if keys is None else keys
     noise = np.zeros(R) if noise is None else noise
     batch = np.zeros(R, np.int64) if batch is None else batch
 
+    rest = (x0, hp, sched_idx, sched, keys, noise, batch, problem.args, all_rows,
+            steps, log_every, float(problem.f_star), targets, float(grad_tol),
+            float(divergence_factor), escape_value(problem),
+            out.curve_f, out.curve_g, out.curve_x, out.x_final, out.f_final, out.f_best,
+            out.grad_norm_final, out.steps_run, out.n_logged, out.status, out.target_steps,
+            out.converged_step)
+
     def work(lo, hi):
-        fn(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, problem.args, all_rows,
-           steps, log_every, float(problem.f_star), targets, float(grad_tol),
-           float(divergence_factor), escape_value(problem),
-           out.curve_f, out.curve_g, out.curve_x, out.x_final, out.f_final, out.f_best,
-           out.grad_norm_final, out.steps_run, out.n_logged, out.status, out.target_steps,
-           out.converged_step)
+        fn(lo, hi, *rest)
         if on_chunk is not None:
             on_chunk(hi - lo)
 
@@ -295,7 +298,7 @@ def _prepare(
         # enough chunks to balance load (runs that diverge early are cheap)
         chunk = max(1, min(1024, -(-R // (threads * 8))))
     tasks = [(work, (lo, min(R, lo + chunk))) for lo in range(0, R, chunk)]
-    return out, tasks, None, threads
+    return out, tasks, None, threads, (fn, (0, R, *rest))
 
 
 def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.ndarray, **kw) -> GroupResult:
@@ -342,9 +345,12 @@ def run_groups(groups) -> list[GroupResult]:
         except Exception as e:  # noqa: BLE001 -- raised below, after the groups before it
             error = e
             break
+    if len(prepared) > 1:
+        # kernels not compiled yet compile side by side in processes, one per thread
+        kernels.compile_missing([p[4] for p in prepared], max(p[3] for p in prepared))
     pending = []
     try:
-        for out, tasks, done, threads in prepared:
+        for out, tasks, done, threads, _ in prepared:
             results.append(out)
             if threads == 1 or len(tasks) == 1:
                 for fn, args in tasks:
@@ -370,6 +376,25 @@ def run_groups(groups) -> list[GroupResult]:
     if error is not None:
         raise error
     return results
+
+
+def compile_kernels(groups) -> int:
+    """Load or compile the drivers that :func:`run_groups` would call for
+    ``groups`` (dicts of :func:`run_group`'s keyword arguments; a run or
+    two per group is enough: the drivers depend on the arguments' types,
+    not their sizes), the missing ones side by side in processes
+    (:func:`optbench.kernels.compile_missing`).  Returns the number
+    compiled in other processes."""
+    prepared = []
+    for kw in groups:
+        kw = dict(kw)
+        prepared.append(_prepare(kw.pop("problem"), kw.pop("optimizer"), kw.pop("x0"), kw.pop("hp"), **kw))
+    if not prepared:
+        return 0
+    n = kernels.compile_missing([p[4] for p in prepared], max(p[3] for p in prepared))
+    for *_, (fn, args) in prepared:  # load (or compile) the rest here
+        fn.compile(kernels.signature(fn, args))
+    return n
 
 
 HUGE_PAGE = 2 << 20  # bytes of curve rows per chunk at most (one transparent huge page)

@@ -64,6 +64,8 @@ def _adapters(objective: Objective) -> str:
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], object] = {}
+# id(dispatcher) -> how another process gets the same dispatcher (see compile_missing)
+_recipes: dict[int, tuple] = {}
 
 
 def cache_dir() -> Path:
@@ -225,6 +227,7 @@ def driver(objective: Objective, optimizer: Optimizer):
             source = driver_source(objective, optimizer)
             stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}"
             _loaded[key] = _load(stem, source, objective, optimizer).run_chunk
+            _recipes[id(_loaded[key])] = ("driver", *_names(objective, optimizer))
         return _loaded[key]
 
 
@@ -239,6 +242,8 @@ def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
             stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
                     f"_{'esc' if escape else 'bnd'}")  # neither a prefix of the other (_remove_stale)
             _loaded[key] = _load(stem, source, objective, optimizer).run_blocks
+            _recipes[id(_loaded[key])] = ("lane_driver", *_names(objective, optimizer), int(dim), int(lanes),
+                                          bool(escape))
         return _loaded[key]
 
 
@@ -277,3 +282,109 @@ def _remove_stale(folder: Path, prefix: str) -> None:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
+
+
+# ------------------------------------------------ compiling in parallel
+
+def _names(objective: Objective, optimizer: Optimizer) -> tuple:
+    """What a fresh process needs to find the pair in the registries: the
+    modules that register them (imported first) and their names."""
+    return (getattr(objective.fg, "py_func", objective.fg).__module__, objective.name,
+            getattr(optimizer.step, "py_func", optimizer.step).__module__, optimizer.name)
+
+
+def add_recipe(fn, module: str, name: str) -> None:
+    """Let :func:`compile_missing` compile the cached dispatcher ``fn``,
+    found as ``name`` in the importable module ``module``, in other processes."""
+    _recipes[id(fn)] = ("function", module, name)
+
+
+def from_recipe(recipe: tuple):
+    """The dispatcher that ``_recipes`` describes, built in this process."""
+    import importlib
+
+    from . import objectives, optimizers
+
+    if recipe[0] == "function":
+        return getattr(importlib.import_module(recipe[1]), recipe[2])
+    kind, obj_module, obj_name, opt_module, opt_name, *rest = recipe
+    importlib.import_module(obj_module)
+    importlib.import_module(opt_module)
+    objective, optimizer = objectives.get(obj_name), optimizers.get(opt_name)
+    if kind == "driver":
+        return driver(objective, optimizer)
+    return lane_driver(objective, optimizer, *rest)
+
+
+def signature(fn, args: tuple) -> tuple:
+    """The Numba types ``fn(*args)`` compiles for (as the dispatcher types a call)."""
+    return tuple(fn.typeof_pyval(a) for a in args)
+
+
+def on_disk(fn, sig: tuple) -> bool | None:
+    """Whether Numba's disk cache holds ``fn`` compiled for ``sig`` for this
+    CPU (its first call then loads it); None where Numba's cache internals
+    are not as expected (the caller then compiles nothing ahead)."""
+    try:
+        cache = fn._cache
+        key = cache._index_key(sig, fn.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 -- a Numba without these internals: treat as unknown
+        return None
+
+
+def compile_missing(calls, processes: int) -> int:
+    """Compile, before the calls are made, the kernels among ``calls`` (pairs
+    ``(dispatcher, args)``) that are neither loaded nor in the disk cache,
+    ``processes`` at a time: this process compiles one share and child
+    processes (``python -m optbench._compile_worker``) the others, each
+    writing Numba's disk cache, from which this process then loads them.
+
+    Numba compiles one function at a time per process (a global lock), and
+    a lane driver costs 7-9 s on a slow core (Zen 1), so the four of
+    ``problems/quick.toml`` took 32 s one after the other.  Drivers live in
+    separate modules, so the processes never write the same cache index.
+    A child that fails costs nothing but time: its kernels compile here, at
+    their first call.  Returns the number compiled in other processes."""
+    todo, seen = [], set()
+    for fn, args in calls:
+        recipe = _recipes.get(id(fn))
+        if recipe is None or fn.overloads or not getattr(fn, "_cache", None):
+            continue  # not ours, or compiled already (this or another signature: that one compiles lazily)
+        sig = signature(fn, args)
+        if (id(fn), sig) in seen or sig in fn.overloads or on_disk(fn, sig) is not False:
+            continue
+        seen.add((id(fn), sig))
+        todo.append((fn, sig, recipe))
+    processes = max(1, min(int(processes), len(todo), 8))
+    if processes < 2:
+        return 0
+    shares = [todo[k::processes] for k in range(processes)]
+    import pickle
+    import subprocess
+    import tempfile
+    import warnings
+
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])  # the children import this very optbench
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with tempfile.TemporaryDirectory(prefix="optbench-compile-") as tmp:
+        procs = []
+        for k, share in enumerate(shares[1:], 1):
+            job = Path(tmp) / f"{k}.pickle"
+            job.write_bytes(pickle.dumps([(recipe, sig) for _, sig, recipe in share]))
+            procs.append(subprocess.Popen([sys.executable, "-m", "optbench._compile_worker", str(job)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
+        try:
+            for fn, sig, _ in shares[0]:
+                fn.compile(sig)
+        finally:
+            failed = []
+            for proc in procs:
+                _, err = proc.communicate()
+                if proc.returncode != 0:
+                    failed.append((err.decode(errors="replace").strip().splitlines() or ["no output"])[-1])
+    if failed:
+        warnings.warn(f"optbench: compiling kernels in another process failed ({failed[0]}); "
+                      f"they compile here instead", RuntimeWarning, stacklevel=2)
+    return sum(len(s) for s in shares[1:])

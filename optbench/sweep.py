@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__, engine, kernels
+from . import __version__, engine
 from . import optimizers as optimizers_mod
 from .spec import ObjectiveCase, Spec, initial_points, stable_hash, stream_keys
 from .storage import ChunkData, table_bytes
@@ -138,6 +138,15 @@ def _chunk_arrays(spec: Spec, group: Group, lo: int, hi: int):
     return opt, oc_index, init_index, repeat, hp, x0, keys
 
 
+def _group_call(spec: Spec, group: Group, opt, x0, hp, keys, threads: int) -> dict:
+    """engine.run_group's arguments for these runs of ``group``."""
+    R = len(x0)
+    return dict(problem=group.case.problem, optimizer=opt, x0=x0, hp=hp, steps=spec.steps,
+                log_every=spec.log_every, keys=keys, noise=np.full(R, group.case.noise),
+                batch=np.full(R, group.case.batch_size, np.int64), targets=spec.targets,
+                grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm, threads=threads)
+
+
 def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *, threads: int | None = None,
                   sub_chunk: int | None = None, on_runs=None) -> ChunkData:
     """Run one chunk and encode its tables (Parquet bytes)."""
@@ -148,13 +157,8 @@ def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *
     R = len(x0)
     problem = group.case.problem
     threads = engine.default_threads() if threads is None else max(1, int(threads))
-    res = engine.run_group(
-        problem, opt, x0, hp,
-        steps=spec.steps, log_every=spec.log_every, keys=keys,
-        noise=np.full(R, group.case.noise), batch=np.full(R, group.case.batch_size, np.int64),
-        targets=spec.targets, grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm,
-        threads=threads, chunk=sub_chunk, on_chunk=on_runs,
-    )
+    res = engine.run_group(**_group_call(spec, group, opt, x0, hp, keys, threads),
+                           chunk=sub_chunk, on_chunk=on_runs)
     run_ids = np.arange(chunk.first_run, chunk.first_run + R, dtype=np.int64)
     runs = _runs_table(spec, group, opt, res, run_ids, oc_index, init_index, repeat, x0)
     runs_bytes = table_bytes(pa.Table.from_pandas(runs, schema=runs_schema(spec), preserve_index=False))
@@ -358,9 +362,15 @@ def _curves_table(problem, res: engine.GroupResult, run_ids: np.ndarray, steps_l
     return pa.Table.from_arrays([pa.array(c) for c in cols], schema=CURVES_SCHEMA)
 
 
-def warm(spec: Spec, groups: list[Group]) -> float:
-    """Load (or compile) every kernel the sweep needs; seconds taken."""
+def warm(spec: Spec, groups: list[Group], threads: int | None = None) -> float:
+    """Load (or compile) every kernel the sweep needs, before the first
+    chunk runs: the missing ones compile side by side in ``threads``
+    processes (see :func:`optbench.engine.compile_kernels`); seconds taken."""
     t0 = time.perf_counter()
+    threads = engine.default_threads() if threads is None else max(1, int(threads))
+    calls = []
     for g in groups:
-        kernels.driver(g.case.problem.objective, optimizers_mod.get(g.optimizer))
+        opt, _, _, _, hp, x0, keys = _chunk_arrays(spec, g, 0, 1)
+        calls.append(_group_call(spec, g, opt, x0, hp, keys, threads))
+    engine.compile_kernels(calls)
     return time.perf_counter() - t0

@@ -156,3 +156,58 @@ def test_row_groups_is_numpys_unique_over_rows():
         assert np.array_equal(uniq[inverse], hp)
     empty = engine.row_groups(np.zeros((0, 3)))
     assert empty[0].shape == (0, 3) and empty[1].shape == (0,)
+
+
+def test_compile_missing_compiles_in_another_process(tmp_path, monkeypatch):
+    """Of two kernels neither loaded nor on disk, one compiles here and the
+    other in a child process, into Numba's disk cache, from which the
+    first call here loads it."""
+    import importlib
+    import uuid
+
+    from optbench import kernels
+
+    name = f"optbench_test_kernels_{uuid.uuid4().hex[:8]}"  # a module no cache has seen
+    (tmp_path / f"{name}.py").write_text(
+        "from optbench._jit import jit\n\n\n@jit\ndef plus_one(x):\n    return x + 1.0\n\n\n"
+        "@jit\ndef twice(x):\n    return 2.0 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # for the child
+    mod = importlib.import_module(name)
+    for fn_name in ("plus_one", "twice"):
+        kernels.add_recipe(getattr(mod, fn_name), name, fn_name)
+    sig = kernels.signature(mod.twice, (1.0,))
+    assert kernels.on_disk(mod.twice, sig) is False  # None would mean Numba's cache internals moved
+    assert kernels.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,)), (mod.twice, (3.0,))], 2) == 1
+    assert mod.plus_one.overloads and not mod.twice.overloads  # the child compiled twice
+    assert kernels.on_disk(mod.twice, sig) is True
+    assert mod.twice(3.0) == 6.0 and mod.twice._cache_hits[sig] == 1 and not mod.twice._cache_misses
+    # compiled already (here or on disk): nothing to do, no process started
+    assert kernels.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,))], 2) == 0
+
+
+def test_compile_kernels_compiles_what_the_runs_call():
+    """The signature compiled ahead of the runs is the one the runs use: no
+    driver compiles again when the group runs (lane and scalar drivers)."""
+    from optbench import kernels
+
+    rng = np.random.default_rng(0)
+    sgd, adam = optimizers.get("sgd"), optimizers.get("adam")
+    cases = [(objectives.make("rosenbrock", dim=2), adam, None),
+             (objectives.make("quadratic"), sgd, np.full(3, 0.1))]  # gradient noise: the scalar driver
+    groups = []
+    for problem, opt, noise in cases:
+        x0 = rng.uniform(problem.lower, problem.upper, size=(3, problem.dim))
+        hp = np.tile(opt.hp_row(opt.resolve({"lr": 1e-3})), (3, 1))
+        groups.append(dict(problem=problem, optimizer=opt, x0=x0, hp=hp, steps=5, targets=[1e-3],
+                           noise=noise, keys=np.arange(3, dtype=np.uint64)))
+    engine.compile_kernels([{**g, "x0": g["x0"][:1], "hp": g["hp"][:1], "keys": g["keys"][:1],
+                             "noise": None if g["noise"] is None else g["noise"][:1]} for g in groups])
+    fns = [engine._prepare(g["problem"], g["optimizer"], **{k: v for k, v in g.items()
+                                                            if k not in ("problem", "optimizer")})[4][0]
+           for g in groups]
+    before = [dict(fn.overloads) for fn in fns]
+    assert all(before)
+    engine.run_groups(groups)
+    assert [dict(fn.overloads) for fn in fns] == before
+    assert {kernels._recipes[id(fn)][0] for fn in fns} == {"lane_driver", "driver"}
