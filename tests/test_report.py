@@ -263,3 +263,26 @@ def test_browser_check_catches_broken_pages(results, tmp_path):
     errors = " ".join(verdict["errors"])
     assert "boom" in errors and "undefinedFunction" in errors and "csp: img-src" in errors
     assert console
+
+
+def test_log_labels_are_matplotlibs_in_plain_text():
+    """PowerFormatter writes the label LogFormatterSciNotation would, as
+    Unicode text instead of mathtext (10⁻³, 2×10⁻³, −10², 0 on symlog)."""
+    from matplotlib.figure import Figure
+
+    from optbench.report.figures import PowerFormatter, to_png
+
+    f = PowerFormatter(10)
+    assert [f(v) for v in (1e-3, 1.0, 1e12, 1e-10)] == ["10\u207b\u00b3", "10\u2070", "10\u00b9\u00b2",
+                                                       "10\u207b\u00b9\u2070"]
+    assert f(2e-3) == "2\u00d710\u207b\u00b3" and f(-100.0) == "\u221210\u00b2" and f(0.0) == "0"
+    # a figure's log axes get it; a wide log axis loses its minor ticks, a narrow one keeps them
+    fig = Figure()
+    wide, narrow = fig.add_subplot(121), fig.add_subplot(122)
+    wide.semilogy([1, 2], [1e-8, 1.0])
+    narrow.semilogy([1, 2], [1.0, 50.0])
+    to_png(fig)
+    assert isinstance(wide.yaxis.get_major_formatter(), PowerFormatter)
+    labels = [t.get_text() for t in wide.get_yticklabels() if t.get_text()]
+    assert labels and not any("$" in t for t in labels)
+    assert wide.yaxis.get_minorticklocs().size == 0 and narrow.yaxis.get_minorticklocs().size > 0
