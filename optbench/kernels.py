@@ -378,6 +378,10 @@ def compile_missing(calls, processes: int) -> int:
         try:
             for fn, sig, _ in shares[0]:
                 fn.compile(sig)
+        except BaseException:
+            for proc in procs:  # Ctrl-C or an error here: the children's work is not wanted
+                proc.kill()
+            raise
         finally:
             failed = []
             for proc in procs:
