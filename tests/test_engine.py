@@ -211,3 +211,25 @@ def test_compile_kernels_compiles_what_the_runs_call():
     engine.run_groups(groups)
     assert [dict(fn.overloads) for fn in fns] == before
     assert {kernels._recipes[id(fn)][0] for fn in fns} == {"lane_driver", "driver"}
+
+
+def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
+    """A child that cannot build its kernel (here: it cannot import the
+    module) warns, and the kernel compiles here at its first call."""
+    import importlib
+    import uuid
+
+    from optbench import kernels
+
+    name = f"optbench_test_kernels_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(
+        "from optbench._jit import jit\n\n\n@jit\ndef one(x):\n    return x + 1.0\n\n\n"
+        "@jit\ndef two(x):\n    return x + 2.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # here only: the child's PYTHONPATH lacks it
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    mod = importlib.import_module(name)
+    for fn_name in ("one", "two"):
+        kernels.add_recipe(getattr(mod, fn_name), name, fn_name)
+    with pytest.warns(RuntimeWarning, match="compiling kernels in another process failed"):
+        kernels.compile_missing([(mod.one, (1.0,)), (mod.two, (1.0,))], 2)
+    assert not mod.two.overloads and mod.two(1.0) == 3.0 and mod.one(1.0) == 2.0
