@@ -43,6 +43,10 @@ def _compare(problem, opt, R=37, steps=150, seed=0):
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(problem.lower, problem.upper, size=(R, problem.dim))
     hp = _hp_rows(opt, R, rng)
+    # both drivers compile side by side (the lane driver here, the scalar one
+    # in a child process): these tests are compile-bound, ~13 s each on Zen 1
+    engine.compile_kernels([dict(problem=problem, optimizer=opt, x0=x0[:1], hp=hp[:1], steps=steps, threads=2,
+                                 driver=driver) for driver in ("lanes", "scalar")])
     for kw in OPTIONS:
         a = engine.run_group(problem, opt, x0, hp, steps=steps, threads=1, driver="scalar", **kw)
         b = engine.run_group(problem, opt, x0, hp, steps=steps, threads=2, driver="lanes", **kw)
