@@ -24,6 +24,24 @@ def _reference(problem, opt, x0, hp_row, steps, sigma=0.0, key=0):
     return np.array(fs), x
 
 
+@pytest.fixture(scope="module")
+def rosenbrock_drivers():
+    """Every optimizer's drivers on Rosenbrock (the lane one where it applies,
+    and the scalar one: these tests and tests/test_lanes.py use them),
+    compiled side by side, half in a child process; lane drivers first, so
+    that each process gets about as many of the slower ones."""
+    problem = objectives.make("rosenbrock", dim=2)
+    groups = []
+    for driver in ("auto", "scalar"):
+        for name in optimizers.names():
+            opt = optimizers.get(name)
+            groups.append(dict(problem=problem, optimizer=opt, x0=np.zeros((1, 2)),
+                               hp=opt.hp_row(opt.resolve({"lr": 1e-3}))[None], steps=STEPS, threads=2,
+                               driver=driver))
+    engine.compile_kernels(groups)
+
+
+@pytest.mark.usefixtures("rosenbrock_drivers")
 @pytest.mark.parametrize("opt_name", optimizers.names())
 def test_kernel_equals_plain_loop_bit_for_bit(opt_name):
     problem = objectives.make("rosenbrock", dim=2)
