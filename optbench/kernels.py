@@ -352,7 +352,7 @@ def compile_missing(calls, processes: int) -> int:
         if recipe is None or fn.overloads or not getattr(fn, "_cache", None):
             continue  # not ours, or compiled already (this or another signature: that one compiles lazily)
         sig = signature(fn, args)
-        if (id(fn), sig) in seen or sig in fn.overloads or on_disk(fn, sig) is not False:
+        if (id(fn), sig) in seen or on_disk(fn, sig) is not False:
             continue
         seen.add((id(fn), sig))
         todo.append((fn, sig, recipe))
@@ -365,9 +365,9 @@ def compile_missing(calls, processes: int) -> int:
     import tempfile
     import warnings
 
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])  # the children import this very optbench
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    from ._process import child_env
+
+    env = child_env()
     with tempfile.TemporaryDirectory(prefix="optbench-compile-") as tmp:
         procs = []
         for k, share in enumerate(shares[1:], 1):

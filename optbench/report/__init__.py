@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 from .._errors import ResultsError
+from .._process import child_env
 from . import data as data_mod
 from . import figures, render
 
@@ -71,10 +72,7 @@ def draw_in_processes(data: data_mod.ReportData, workers: int) -> dict:
     processes (cases dealt round-robin), each reading the same results folder."""
     ids = [c.id for c in data.cases]
     chunks = [ids[k::workers] for k in range(workers) if ids[k::workers]]
-    env = dict(os.environ)
-    # the children import this very optbench, wherever it was imported from
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = child_env()
     per_case: dict = {}
     with tempfile.TemporaryDirectory(prefix="optbench-report-") as tmp:
         procs = []
