@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from ._draw_pool import DrawingPool, auto_workers
 from ._errors import ResultsError, SpecError
 from .spec import Spec, load_spec
 from .storage import (
@@ -130,7 +131,7 @@ class _Progress:
 
 def run(spec, out="results", *, overwrite: bool = False, report: bool = True, quiet: bool = True,
         threads: int | None = None, chunk_runs: int | None = None, scheduler: str | None = None,
-        workers: int | None = None) -> Results:
+        workers: int | None = None, drawing: DrawingPool | None = None) -> Results:
     """Run a sweep into ``out/<spec name>/`` and return its results.
 
     ``spec`` is a path to a TOML file, TOML text, a dict, or a :class:`Spec`.
@@ -143,6 +144,11 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     ``scheduler`` (a Dask scheduler address) or ``workers`` (start a local
     Dask cluster of that many processes) send chunks to Dask workers; the
     tables are identical to the local backend's.
+
+    ``drawing``: processes to draw the report's figures, started earlier
+    (the ``optbench`` command starts one before it imports the rest of
+    optbench); otherwise they start here, before the sweep, so that their
+    start-up overlaps it.  Either way they are ended before this returns.
     """
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if chunk_runs is not None and (isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int)
@@ -155,6 +161,27 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
     check_disk(spec, folder)  # before anything is created or replaced
+    with contextlib.ExitStack() as outer:
+        processes = 1
+        if report:  # the drawing helpers start now, so that their start-up overlaps the sweep
+            processes = auto_workers(1 + 6 * len(spec.objective_cases))  # jobs: a summary, 6 per case
+            processes = min(processes, threads or processes)
+            if drawing is None:
+                drawing = DrawingPool()
+            drawing.grow(processes)
+        if drawing is not None:
+            outer.enter_context(drawing)
+        results = _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers)
+        if report:
+            drawing.start(folder)  # the helpers draw while this process imports the report
+            from .report import build_report
+
+            build_report(folder, quiet=quiet, workers=processes, pool=drawing)
+    return results
+
+
+def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers) -> Results:
+    """The sweep of :func:`run`, into ``folder``: its tables, loaded."""
     with contextlib.ExitStack() as stack:
         client = None
         if scheduler is not None or workers is not None:
@@ -167,12 +194,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         for line in notes:
             print(f"optbench: {line}", file=sys.stderr)
         _sweep(spec, store, done, quiet=quiet, threads=threads, client=client)
-    results = load(folder)
-    if report:
-        from .report import build_report
-
-        build_report(folder, quiet=quiet)
-    return results
+    return load(folder)
 
 
 def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: int | None):

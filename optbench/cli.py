@@ -103,11 +103,17 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .api import run
+    from ._draw_pool import DrawingPool, early_helpers
 
-    quiet = args.quiet or not sys.stderr.isatty()
-    results = run(args.spec, out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
-                  threads=args.threads, chunk_runs=args.chunk_runs, scheduler=args.scheduler, workers=args.workers)
+    # a helper to draw the report starts before the rest of optbench is
+    # imported (a second), so that its own start-up overlaps ours and the sweep
+    with DrawingPool(0 if args.no_report else early_helpers(args.threads)) as drawing:
+        from .api import run
+
+        quiet = args.quiet or not sys.stderr.isatty()
+        results = run(args.spec, out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
+                      threads=args.threads, chunk_runs=args.chunk_runs, scheduler=args.scheduler,
+                      workers=args.workers, drawing=drawing)
     runs = results.runs
     n_div = int(runs["diverged"].sum())
     n_conv = int((runs["status"] == "converged").sum())
@@ -127,9 +133,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from ._draw_pool import DrawingPool, early_helpers
 
-    path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty())
+    with DrawingPool(early_helpers()) as drawing:  # started first, as in cmd_run
+        from .report import build_report
+
+        path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty(), pool=drawing)
     print(f"report: {path}")
     return 0
 

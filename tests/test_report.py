@@ -14,6 +14,7 @@ from conftest import copy_results, one_part, rewrite_runs
 
 import optbench
 from optbench import ResultsError
+from optbench._draw_pool import DrawingPool
 from optbench.cli import main
 from optbench.report import build_report, escape, render
 
@@ -151,10 +152,60 @@ def test_rebuild_from_a_copied_folder(results, tmp_path, monkeypatch):
     assert len(html.encode()) < 250_000
 
 
+def _figures(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (folder / "plots").glob("*.png")}
+
+
 def test_parallel_drawing_gives_the_same_figures(results, tmp_path):
     folder = _copy_tables(results, tmp_path / "parallel")
-    build_report(folder, workers=2)
-    assert _figure_names(folder) == _figure_names(results)
+    with DrawingPool(2) as pool:  # this process and two helpers share the jobs
+        build_report(folder, pool=pool)
+        helpers = [h.proc for h in pool.helpers]
+        assert pool.drew >= 2  # a helper drew, not only this process
+    assert _figures(folder) == _figures(results)  # byte for byte
+    assert all(proc.returncode == 0 for proc in helpers)  # ended with the pool
+
+
+def test_figures_do_not_depend_on_the_callers_matplotlib_style(results, tmp_path):
+    import matplotlib
+
+    folder = _copy_tables(results, tmp_path / "styled")
+    style = {"lines.linewidth": 4.0, "axes.facecolor": "#ffe0e0", "font.size": 14.0, "axes.grid": True}
+    with matplotlib.rc_context(style):
+        build_report(folder, workers=1)
+        assert matplotlib.rcParams["axes.facecolor"] == "#ffe0e0"  # and the caller's style is left alone
+    assert _figures(folder) == _figures(results)
+
+
+def test_a_failing_drawing_process_leaves_its_figures_to_this_one(results, tmp_path, monkeypatch):
+    from optbench import _draw_pool
+
+    folder = _copy_tables(results, tmp_path / "fallback")
+    monkeypatch.setattr(_draw_pool, "WORKER", "optbench.report._no_such_worker")
+    with pytest.warns(RuntimeWarning, match="a drawing process failed .*No module named"):
+        build_report(folder, workers=2)
+    assert _figures(folder) == _figures(results)
+
+
+def _children() -> set[int]:
+    return {int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or not list(Path("/proc/self/task").glob("*/children")),
+                    reason="needs Linux's /proc/PID/task/TID/children")
+@pytest.mark.parametrize("spec", ["bad", "good"])
+def test_the_command_leaves_no_drawing_process_behind(tmp_path, spec):
+    """``optbench run`` starts a helper before it reads the spec: a bad spec
+    ends it unused, a finished run once the report is written."""
+    path = tmp_path / "spec.toml"
+    name = "rosenbrok" if spec == "bad" else "rosenbrock"
+    path.write_text(f'name = "s"\nsteps = 10\n[[objectives]]\nname = "{name}"\n[init]\nscheme = "grid"\n'
+                    f'count = 2\n[[optimizers]]\nname = "sgd"\nlr = [1e-3, 1e-2]\n')
+    before = _children()
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--threads", "2"]) == (2 if spec == "bad" else 0)
+    assert _children() <= before
+    assert (tmp_path / "out" / "s" / "report.html").is_file() == (spec == "good")
 
 
 @pytest.mark.parametrize(("damage", "workers"), [("missing", 1), ("truncated", 1), ("pages", 1), ("pages", 2)])

@@ -14,18 +14,17 @@ and moved into place, so a failed build never leaves a half report.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import pickle
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
+from matplotlib import style
+
+from .._draw_pool import DrawingPool, auto_workers
 from .._errors import ResultsError
-from .._process import child_env
 from . import data as data_mod
 from . import figures, render
 
@@ -39,74 +38,20 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def case_plots(data: data_mod.ReportData, case: data_mod.Case) -> list:
-    """Every figure of one objective case, in page order."""
-    plots = []
-    for fn in (figures.convergence, figures.lr_sensitivity):
-        p = fn(data, case)
-        if p is not None:
-            plots.append(p)
-    plots += figures.heatmaps(data, case)
-    for fn in (figures.trajectories, figures.basins, figures.runtime):
-        p = fn(data, case)
-        if p is not None:
-            plots.append(p)
-    return plots
+CASE_FIGURES = ("convergence", "lr_sensitivity", "heatmaps", "trajectories", "basins", "runtime")
+# relative drawing times (quick.toml, Zen 1): jobs are dealt heaviest first,
+# so that no process is left drawing a big figure while the others wait
+JOB_COST = {"trajectories": 3.0, "basins": 3.0, "family": 3.0, "summary": 2.0, "lr_sensitivity": 1.6,
+            "runtime": 1.4, "heatmaps": 1.2, "convergence": 1.0}
 
 
-def auto_workers(n_cases: int) -> int:
-    """Processes for drawing: one per ~3 cases, up to the cores (at most 8).
-    A process pays ~2 s to start and load the tables, so small reports and
-    small machines draw in this process."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    if n_cases < 8 or cores < 4:  # on 2 cores the start-up eats the gain (measured)
-        return 1
-    return max(1, min(cores, 8, n_cases // 3))
-
-
-def draw_in_processes(data: data_mod.ReportData, workers: int) -> dict:
-    """{case id: plots}, drawn by ``workers`` ``python -m optbench.report._worker``
-    processes (cases dealt round-robin), each reading the same results folder."""
-    ids = [c.id for c in data.cases]
-    chunks = [ids[k::workers] for k in range(workers) if ids[k::workers]]
-    env = child_env()
-    per_case: dict = {}
-    with tempfile.TemporaryDirectory(prefix="optbench-report-") as tmp:
-        procs = []
-        for k, chunk in enumerate(chunks):
-            out = Path(tmp) / f"{k}.pickle"
-            cmd = [sys.executable, "-m", "optbench.report._worker", str(data.folder.resolve()), str(out),
-                   *map(str, chunk)]
-            procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env), out))
-        failures = []
-        for proc, out in procs:
-            _, err = proc.communicate()
-            if proc.returncode != 0 or not out.is_file():
-                failures.append(err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"])
-                continue
-            payload = pickle.loads(out.read_bytes())
-            if "error" in payload:
-                raise payload["error"]
-            per_case.update(payload["plots"])
-    if failures:
-        raise RuntimeError(f"drawing processes failed: {failures}")
-    return per_case
-
-
-def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None):
-    """Every figure: summary plots, objective-family plots and tables, per-case plots.
-
-    Cases are drawn in ``workers`` processes (default: :func:`auto_workers`),
-    each of which reads the same tables; matplotlib drawing is CPU-bound and
-    holds the GIL, so threads would not help."""
-    summary = [p for p in [figures.runtime_profile(data)] if p is not None]
-    family = {}
+def families(data: data_mod.ReportData) -> dict[str, tuple[list, list[str]]]:
+    """{objective: (its cases, the case parameters that vary)} for every
+    objective with more than one case."""
     by_obj: dict[str, list] = {}
     for case in data.cases:
         by_obj.setdefault(case.objective, []).append(case)
+    out = {}
     for obj, cases in by_obj.items():
         if len(cases) < 2:
             continue
@@ -115,33 +60,71 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
             vals = {repr(data_mod.case_value(c, key)) for c in cases}
             if len(vals) > 1:
                 varying.append(key)
+        out[obj] = (cases, varying)
+    return out
+
+
+def figure_jobs(data: data_mod.ReportData) -> list[tuple]:
+    """Every figure job of the report, in page order: ``("summary",)``,
+    ``("family", objective)``, ``("case", case_id, figure)``.  A job is the
+    unit dealt to a drawing process and draws zero or more figures."""
+    return ([("summary",)] + [("family", obj) for obj in families(data)]
+            + [("case", c.id, name) for c in data.cases for name in CASE_FIGURES])
+
+
+def ordered_jobs(data: data_mod.ReportData) -> list[tuple]:
+    """:func:`figure_jobs`, heaviest first (:data:`JOB_COST`; a stable sort
+    keeps page order among equals): the order they are dealt to drawing
+    processes in."""
+    return sorted(figure_jobs(data), key=lambda j: -JOB_COST[j[2] if j[0] == "case" else j[0]])
+
+
+def draw_job(data: data_mod.ReportData, job: tuple) -> list:
+    """The figures of one job of :func:`figure_jobs`."""
+    if job[0] == "summary":
+        plots = [figures.runtime_profile(data)]
+    elif job[0] == "family":
+        cases, varying = families(data)[job[1]]
         plots = []
         if len(varying) == 1:
-            p = figures.parameter_effect(data, obj, cases, varying[0])
-            if p is not None:
-                plots.append(p)
-        for params in data_mod.compared_together(cases, varying):
-            p = figures.family_comparison(data, obj, cases, params)
-            if p is not None:
-                plots.append(p)
-        family[obj] = {"slug": data_mod.slug(obj), "params": varying or ["cases"],
-                       "table": render.family_table(data, obj, cases), "plots": plots}
-    workers = auto_workers(len(data.cases)) if workers is None else max(1, int(workers))
+            plots.append(figures.parameter_effect(data, job[1], cases, varying[0]))
+        plots += [figures.family_comparison(data, job[1], cases, params)
+                  for params in data_mod.compared_together(cases, varying)]
+    else:
+        _, case_id, name = job
+        case = next(c for c in data.cases if c.id == case_id)
+        drawn = getattr(figures, name)(data, case)
+        plots = drawn if isinstance(drawn, list) else [drawn]
+    return [p for p in plots if p is not None]
+
+
+def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None,
+            pool: DrawingPool | None = None):
+    """Every figure: summary plots, objective-family plots and tables, per-case plots.
+
+    Jobs are drawn by ``workers`` processes (default: :func:`auto_workers`):
+    this one and the helpers of ``pool``, grown to that number, or of a pool
+    started here.  Matplotlib drawing is CPU-bound and holds the GIL, so
+    threads would not help.  Every figure is drawn in matplotlib's default
+    style whatever the caller's rcParams, so it is the same whichever
+    process draws it."""
+    jobs = figure_jobs(data)
     t = time.perf_counter()
-    per_case = None
-    if workers > 1 and len(data.cases) > 1:
-        try:
-            per_case = draw_in_processes(data, min(workers, len(data.cases)))
-            _say(quiet, f"  report: {len(data.cases)} cases drawn by {workers} processes "
-                        f"({time.perf_counter() - t:.1f} s)")
-        except RuntimeError as exc:  # e.g. this optbench cannot be imported by a child: draw here
-            warnings.warn(f"optbench report: {exc}; drawing in this process instead", RuntimeWarning, stacklevel=2)
-    if per_case is None:
-        per_case = {}
-        for i, case in enumerate(data.cases, 1):
-            per_case[case.id] = case_plots(data, case)
-            _say(quiet, f"  report: {case.label}: {len(per_case[case.id])} figures "
-                        f"({time.perf_counter() - t:.1f} s) [{i}/{len(data.cases)}]")
+    workers = min(auto_workers(len(jobs)) if workers is None else max(1, int(workers)), len(jobs))
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(DrawingPool())
+        pool.grow(workers)
+        stack.enter_context(style.context("default"))
+        drawn = pool.draw(data, ordered_jobs(data), draw_job)
+    n = sum(len(p) for p in drawn.values())
+    _say(quiet, f"  report: {n} figures drawn by {pool.drew} process{'es' if pool.drew > 1 else ''} "
+                f"({time.perf_counter() - t:.1f} s)")
+    summary = drawn[("summary",)]
+    family = {obj: {"slug": data_mod.slug(obj), "params": varying or ["cases"],
+                    "table": render.family_table(data, obj, cases), "plots": drawn[("family", obj)]}
+              for obj, (cases, varying) in families(data).items()}
+    per_case = {c.id: [p for name in CASE_FIGURES for p in drawn[("case", c.id, name)]] for c in data.cases}
     return summary, family, per_case
 
 
@@ -176,17 +159,19 @@ def _write_plots(folder: Path, plots) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_report(results_dir, quiet: bool = True, workers: int | None = None) -> Path:
+def build_report(results_dir, quiet: bool = True, workers: int | None = None,
+                 pool: DrawingPool | None = None) -> Path:
     """Write ``report.html``, ``plots/*.png`` and ``summary.md`` into the
     results folder ``results_dir``; returns the path of ``report.html``.
 
     ``workers``: processes drawing figures (default: by the number of
-    objective cases and cores; 1 draws everything in this process)."""
+    figures and cores; 1 draws everything in this process).  ``pool``: a
+    :class:`DrawingPool` started earlier, used instead of starting one."""
     t0 = time.perf_counter()
     results, folder = data_mod.load(results_dir)
     data = data_mod.prepare(results, folder)
     _say(quiet, f"report: {len(data.runs):,} runs, {len(data.cases)} objective cases")
-    summary, family, per_case = collect(data, quiet, workers)
+    summary, family, per_case = collect(data, quiet, workers, pool)
     overall = data_mod.overall_ranking(data)
     all_plots = summary + [p for f in family.values() for p in f["plots"]] + [p for ps in per_case.values()
                                                                               for p in ps]

@@ -1,41 +1,73 @@
-"""Draw some objective cases' figures in a separate process.
+"""A drawing helper of :class:`~optbench._draw_pool.DrawingPool`.
 
-``python -m optbench.report._worker RESULTS_DIR OUT.pickle CASE_ID ...``
-reads the results folder itself, draws the figures of the given cases and
-pickles ``{"plots": {case_id: [Plot, ...]}}`` (or ``{"error": exc}`` for
-an :class:`~optbench.OptbenchError`) to ``OUT.pickle``.
+``python -m optbench.report._worker`` imports what drawing needs, then
+answers pickled messages on stdin, one pickled ``(status, value)`` each on
+stdout, until its stdin ends:
 
-A plain subprocess rather than ``multiprocessing``: spawn re-imports the
-caller's ``__main__``, which in a script that calls ``optbench.run`` at top
-level would start the sweep again in every worker; fork copies pyarrow's
-and numba's threads mid-state.
+- ``("folder", RESULTS_DIR)``: load and prepare the results folder;
+  ``("ok", its figure jobs)`` (:func:`optbench.report.ordered_jobs`);
+- ``("job", JOB)``: draw one figure job (:func:`optbench.report.draw_job`);
+  ``("ok", [Plot, ...])``.
+
+Any error answers ``("error", one line)``; the pool then draws the job
+itself.  Anything printed goes to stderr, so stdout carries answers only.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import sys
-from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
-    folder, out, *ids = argv
-    from .._errors import OptbenchError
+def main() -> int:
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print from a library must not corrupt the answers
+    sys.stdout = sys.stderr
+    questions = sys.stdin.buffer
 
-    try:
-        from . import case_plots
-        from . import data as data_mod
+    # everything a job needs is imported (and warmed) now, while the
+    # process that started this one is still busy with the sweep
+    import numpy as np
+    from matplotlib import style
 
-        results, path = data_mod.load(folder)
-        data = data_mod.prepare(results, path)
-        wanted = {int(i) for i in ids}
-        payload = {"plots": {c.id: case_plots(data, c) for c in data.cases if c.id in wanted}}
-    except OptbenchError as exc:
-        payload = {"error": exc}
-    tmp = Path(out).with_suffix(".partial")
-    tmp.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-    tmp.replace(out)
-    return 0
+    from .. import objectives  # noqa: F401 - the registry, for contours and known minima
+    from . import data as data_mod
+    from . import draw_job, figures, ordered_jobs
+
+    style.use("default")  # as the pool's own process draws (see optbench.report.collect)
+    figures.warm_up()
+    # numba's typing and target contexts initialise on a process's first
+    # compiled call (0.3 s, Zen 1): make it now, not in the first contour grid
+    problem = objectives.get("quadratic").make(2)
+    problem.objective.fg(np.zeros(2), np.zeros(2), *problem.args)
+    data = None
+    while True:
+        try:
+            kind, value = pickle.load(questions)
+        except EOFError:
+            return 0
+        try:
+            if kind == "folder":
+                results, path = data_mod.load(value)
+                data = data_mod.prepare(results, path)
+                answer = ordered_jobs(data)
+            elif kind == "job" and data is not None:
+                answer = draw_job(data, value)
+            else:
+                raise ValueError(f"unexpected message {kind!r}")
+            reply = ("ok", answer)
+        except Exception as exc:  # noqa: BLE001 - reported; the pool draws the job itself
+            reply = ("error", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        pickle.dump(reply, answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        code = 130
+    sys.stderr.flush()
+    # its answers are flushed and it holds nothing else: skip the shutdown's
+    # garbage collections (0.35 s, Zen 1), which the pool would wait for
+    os._exit(code)

@@ -110,6 +110,19 @@ def to_png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
+def warm_up() -> None:
+    """Draw a small throwaway figure: it loads the font and fills the text
+    caches that the first real figure of a process would otherwise pay for
+    (it drew in 0.37 s instead of 0.22 s, Zen 1)."""
+    frame = Frame(1, 1, 1.5, 1.0)
+    ax = frame.add(0)
+    ax.plot([1.0, 2.0], [1.0, 10.0], label="warm-up")
+    ax.set_yscale("log")
+    ax.set_xlabel("steps")
+    ax.set_title("warm-up", fontsize=9)
+    to_png(frame.finish(*ax.get_legend_handles_labels(), title="warm-up"))
+
+
 class Frame:
     """A figure laid out in inches: a grid of panels of fixed size, a title
     band on top and, on the right, a legend outside the axes whose measured
