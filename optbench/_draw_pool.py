@@ -12,8 +12,9 @@ helper that is late or slow only takes fewer jobs; a job a helper cannot
 draw is drawn here.  Jobs are dealt heaviest first, so that nobody is left
 drawing a big figure while the others wait.
 
-On the 2-vCPU VM this took the warm ``quick.toml`` from 6.7 to 5.1 s;
-drawing its 11 figures is 4 s of CPU.  Plain subprocesses rather than
+On the 2-vCPU VM this and a quicker exit (``cli.console_main``) took the
+warm ``quick.toml`` from 6.7 to 4.8 s; drawing its 11 figures is 4 s of
+CPU.  Plain subprocesses rather than
 ``multiprocessing``: spawn re-imports the caller's ``__main__`` (a script
 that calls ``optbench.run`` at top level would start the sweep again in
 every helper), and fork copies pyarrow's and numba's threads mid-state.
