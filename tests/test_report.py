@@ -157,34 +157,31 @@ def _figures(folder: Path) -> dict[str, bytes]:
 
 
 def test_parallel_drawing_gives_the_same_figures(results, tmp_path):
+    """Byte for byte the figures drawn in one process, whichever process
+    draws each and whatever the caller's matplotlib style."""
+    import matplotlib
+
     folder = _copy_tables(results, tmp_path / "parallel")
-    with DrawingPool(2) as pool:  # this process and two helpers share the jobs
+    style = {"lines.linewidth": 4.0, "axes.facecolor": "#ffe0e0", "font.size": 14.0, "axes.grid": True}
+    with matplotlib.rc_context(style), DrawingPool(2) as pool:  # this process and two helpers
         build_report(folder, pool=pool)
         helpers = [h.proc for h in pool.helpers]
         assert pool.drew >= 2  # a helper drew, not only this process
-    assert _figures(folder) == _figures(results)  # byte for byte
+        assert matplotlib.rcParams["axes.facecolor"] == "#ffe0e0"  # the caller's style is left alone
+    assert _figures(folder) == _figures(results)
     assert all(proc.returncode == 0 for proc in helpers)  # ended with the pool
 
 
-def test_figures_do_not_depend_on_the_callers_matplotlib_style(results, tmp_path):
-    import matplotlib
+def test_a_failing_drawing_process_leaves_its_jobs_to_this_one(tmp_path, monkeypatch):
+    from types import SimpleNamespace
 
-    folder = _copy_tables(results, tmp_path / "styled")
-    style = {"lines.linewidth": 4.0, "axes.facecolor": "#ffe0e0", "font.size": 14.0, "axes.grid": True}
-    with matplotlib.rc_context(style):
-        build_report(folder, workers=1)
-        assert matplotlib.rcParams["axes.facecolor"] == "#ffe0e0"  # and the caller's style is left alone
-    assert _figures(folder) == _figures(results)
-
-
-def test_a_failing_drawing_process_leaves_its_figures_to_this_one(results, tmp_path, monkeypatch):
     from optbench import _draw_pool
 
-    folder = _copy_tables(results, tmp_path / "fallback")
     monkeypatch.setattr(_draw_pool, "WORKER", "optbench.report._no_such_worker")
-    with pytest.warns(RuntimeWarning, match="a drawing process failed .*No module named"):
-        build_report(folder, workers=2)
-    assert _figures(folder) == _figures(results)
+    jobs = [("case", k, "convergence") for k in range(5)]
+    with pytest.warns(RuntimeWarning, match="a drawing process failed .*No module named"), DrawingPool(1) as pool:
+        drawn = pool.draw(SimpleNamespace(folder=tmp_path), jobs, lambda data, job: [job])
+    assert drawn == {job: [job] for job in jobs} and pool.drew == 1
 
 
 def _children() -> set[int]:
