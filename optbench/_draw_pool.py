@@ -137,11 +137,6 @@ class DrawingPool:
         if self._folder is not None:
             self._feed()
 
-    @property
-    def processes(self) -> int:
-        """Processes that draw: the helpers and this one."""
-        return len(self.helpers) + 1
-
     def start(self, folder) -> None:
         """Have the helpers load the results folder ``folder`` and start
         drawing its jobs (in the order of :func:`optbench.report.ordered_jobs`)
