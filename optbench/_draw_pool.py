@@ -22,7 +22,6 @@ every helper), and fork copies pyarrow's and numba's threads mid-state.
 from __future__ import annotations
 
 import collections
-import os
 import pickle
 import subprocess
 import sys
@@ -31,30 +30,22 @@ import threading
 import warnings
 from pathlib import Path
 
-from ._process import child_env
+from ._process import child_env, usable_cores
 
 WORKER = "optbench.report._worker"
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def auto_workers(n_jobs: int) -> int:
     """Processes for drawing ``n_jobs`` figure jobs: one per six jobs (two
     objective cases), up to the cores and at most 8."""
-    return max(1, min(cores(), 8, n_jobs // 6))
+    return max(1, min(usable_cores(), 8, n_jobs // 6))
 
 
 def early_helpers(threads: int | None = None) -> int:
     """Helpers to start before the report's size is known: one, where there
     is a second core (and ``threads``, if given, allows it)."""
-    return 1 if min(cores(), threads or 2) > 1 else 0
+    return 1 if min(usable_cores(), threads or 2) > 1 else 0
 
 
 class _Helper:

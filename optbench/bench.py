@@ -31,7 +31,6 @@ agrees), ``FAIL``.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import statistics
 import sys
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._bench_workloads import MINIBATCH_WORKLOADS, QUICK, WORKLOADS, check_output, make_inputs, work_size
+from ._process import usable_cores
 
 RTOL, ATOL = 1e-9, 1e-12
 IMPLEMENTATIONS = ("optbench", "numpy", "torch", "jax")
@@ -167,11 +167,8 @@ def _host() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     except OSError:
         pass
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        ncpu = os.cpu_count()
-    return {"cpu": cpu, "cpus_usable": ncpu, "python": platform.python_version(), "platform": platform.platform()}
+    return {"cpu": cpu, "cpus_usable": usable_cores(), "python": platform.python_version(),
+            "platform": platform.platform()}
 
 
 def sizes(quick: bool = False, runs: int | None = None, steps: int | None = None) -> dict:

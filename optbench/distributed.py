@@ -22,10 +22,10 @@ import contextlib
 import functools
 import json
 import logging
-import os
 from collections.abc import Callable
 
 from ._errors import SpecError
+from ._process import usable_cores
 from .storage import ChunkData, spec_digest
 
 INSTALL_HINT = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
@@ -50,13 +50,6 @@ def _prepared(spec_json: str, chunk_runs: int):
     return spec, groups, chunk_plan(groups, chunk_runs)
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | None,
                workers_per_host: dict) -> ChunkData:
     """Compute one chunk in a Dask worker (plain data in, plain data out)."""
@@ -70,7 +63,7 @@ def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | No
             host = get_worker().address.rsplit(":", 1)[0]
         except (ImportError, ValueError):  # pragma: no cover - called outside a worker
             host = None
-        threads = max(1, _cores() // max(1, workers_per_host.get(host, 1)))
+        threads = max(1, usable_cores() // max(1, workers_per_host.get(host, 1)))
     return compute_chunk(spec, chunks[chunk_id], groups, threads=threads)
 
 

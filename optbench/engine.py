@@ -28,6 +28,7 @@ import numpy as np
 
 from . import kernels
 from ._jit import jit
+from ._process import usable_cores
 from .objectives import Problem
 from .optimizers import Optimizer
 
@@ -39,10 +40,7 @@ def default_threads() -> int:
     env = os.environ.get("NUMBA_NUM_THREADS")
     if env:
         return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def log_steps(steps: int, log_every: int) -> np.ndarray:
