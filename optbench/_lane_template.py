@@ -340,10 +340,12 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
                n_logged, status, target_steps, conv_step):
     """blk_runs[b, k] is the run of lane k of block b (-1: padding), K
-    columns (make_blocks(..., K)).  Takes
-    chunk j = counter[0]++ (an atomic fetch-add), blocks starts[j] to
-    starts[j + 1], until none are left: every thread of the pool calls this
-    once per group, load balance is dynamic, and there is one dispatch per
+    columns (make_blocks(..., K)).  Takes an id i = counter[0]++ (an atomic
+    fetch-add), then chunk j = counter[1 + r]++ of region r = i, i + 1, ...
+    (mod the number of regions), blocks starts[j] to starts[j + 1], until
+    region r's end counter[1 + regions + r], until no region has chunks
+    left (engine.region_chunks): every thread of the pool calls this once
+    per group, load balance is dynamic, and there is one dispatch per
     thread."""
     record_g = curve_g.shape[1] > 0
     record_gx = record_g or curve_x.shape[1] > 0
@@ -362,11 +364,17 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     best_a = stack1(K)  # the running best f of each lane, at even steps
     best_b = stack1(K)  # at odd steps
     nb = blk_runs.shape[0]
-    n_chunks = starts.shape[0] - 1
+    n_regions = (counter.shape[0] - 1) // 2
+    me = fetch_add(counter, 0, 1)
+    q = 0  # regions done: this call's own first, then the others' in turn
     while True:
-        j = fetch_add(counter, 0, 1)
-        if j >= n_chunks:
-            break
+        reg = (me + q) % n_regions
+        j = fetch_add(counter, 1 + reg, 1)
+        if j >= counter[1 + n_regions + reg]:
+            q += 1
+            if q == n_regions:
+                break
+            continue
         for b in range(starts[j], min(nb, starts[j + 1])):
             n_act = init_block(b, blk_runs, x0, H, LF, LI, best_a, best_b, t_first)
             copy_block(S, 0, H, 0, S_SIZE)

@@ -191,6 +191,24 @@ def test_guided_chunks_never_exceed_the_cap(n_blocks, cap):
     assert sizes[0] == min(cap, max(1, n_blocks // 4))
 
 
+@pytest.mark.parametrize("n_blocks", [0, 1, 2, 3, 7, 64, 257])
+@pytest.mark.parametrize("calls", [1, 2, 3, 5])
+@pytest.mark.parametrize("cap", [None, 4])
+def test_region_chunks_give_each_call_a_contiguous_region(n_blocks, calls, cap):
+    starts, counter = engine.region_chunks(n_blocks, calls, cap)
+    regions = max(1, min(calls, n_blocks))
+    assert counter.dtype == np.int64 and counter.shape == (1 + 2 * regions,) and counter[0] == 0
+    first, end = counter[1:1 + regions], counter[1 + regions:]
+    # the regions' chunks follow one another and cover every block once, in order
+    assert first[0] == 0 and end[-1] == starts.size - 1 and np.all(first[1:] == end[:-1])
+    assert starts[0] == 0 and starts[-1] == n_blocks and np.all(np.diff(starts) >= 1)
+    if cap is not None:
+        assert np.all(np.diff(starts) <= cap)
+    # regions of nearly equal size, one per call (while there are blocks for each)
+    sizes = starts[end] - starts[first]
+    assert sizes.max() - sizes.min() <= 1
+
+
 def test_chunking_and_threads_do_not_change_a_number():
     """The same group with guided chunks on 2 threads, one block per chunk,
     and everything on one thread: identical results."""
