@@ -438,9 +438,8 @@ def region_chunks(n_blocks: int, calls: int, max_blocks: int | None = None) -> t
     other zeroes it) at every boundary.  With a region each they meet once,
     at the end.  W2 on 2 threads: 18.3 -> 15.8 ms with the curve in fresh
     memory, unchanged with it already faulted in (Intel, medians of 21,
-    alternating; c_omp 14.7 ms).  ``calls`` regions are made whatever the
-    thread count: the plan, like the numbers, does not depend on which call
-    runs which region."""
+    alternating; c_omp 14.7 ms).  Which call takes which block never
+    changes a number: each block is computed the same wherever it runs."""
     regions = max(1, min(int(calls), n_blocks))
     bounds = [n_blocks * i // regions for i in range(regions + 1)]
     starts, first = [0], []
