@@ -5,7 +5,7 @@ checks, unboxing), more than a 2-D objective's whole evaluation.  So the
 per-call kernels are timed inside a jitted loop over ``N_CALLS`` calls.  The
 loop must have the objective (or step) as a plain global to be inlined and
 cached on disk -- the reason optbench's drivers are generated modules
-(optbench/kernels.py) -- so the loops are generated the same way: a small
+(optbench/engine/drivers.py) -- so the loops are generated the same way: a small
 module per function, named by a digest of everything its compiled code
 depends on, in ``<kernel cache>/asv_loops/``.
 """

@@ -12,12 +12,13 @@ import importlib
 
 from ._errors import OptbenchError, ResultsError, SpecError  # noqa: E402
 
-_LAZY = {"run": "api", "load": "api", "Results": "api", "check_gradients": "check"}
+_LAZY = {"run": "api", "load": "api", "Results": "api", "check_gradients": "objectives.gradcheck"}
+_SUBPACKAGES = ("api", "bench", "engine", "grid", "objectives", "optimizers", "report", "spec", "storage", "sweep")
 
 
 def __getattr__(name):
     # Submodules load on first use: `import optbench` stays light for the CLI.
-    if name in ("objectives", "optimizers", "check", "api", "spec", "engine", "storage", "report"):
+    if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

@@ -13,34 +13,30 @@ import importlib.metadata
 import os
 import shutil
 import sys
-import threading
-import time
 from pathlib import Path
 
 from . import __version__
-from ._draw_pool import DrawingPool, auto_workers
 from ._errors import ResultsError, SpecError
+from .engine import log_steps
+from .engine.sources import code_digest
+from .grid import check_memory, chunk_plan, default_chunk_runs, plan
+from .report.pool import DrawingPool, auto_workers
 from .spec import Spec, load_spec
 from .storage import (
     MANIFEST,
     SCHEMA_VERSION,
     Results,
     SweepFolder,
+    check_disk,
+    folder_lock,
     load,
     machine_info,
     read_manifest,
     spec_digest,
 )
-from .sweep import chunk_plan, code_digest, compute_chunk, default_chunk_runs, plan, warm
+from .sweep import SweepInterrupted, run_sweep
 
 __all__ = ["Results", "SweepInterrupted", "load", "run"]
-
-CURVE_ROW_BYTES = 48  # on disk, zstd: run_id and step compress, five floats mostly do not
-RUN_ROW_BYTES = 400  # on disk per runs-table row, beyond x0 / x_final
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep: finished chunks are kept; the message says how to resume."""
 
 
 def _versions() -> dict:
@@ -60,73 +56,6 @@ def output_folder(spec: Spec, out) -> Path:
     if folder.resolve().parent != base.resolve():
         raise SpecError(f"name {spec.name!r} would write outside {str(base)!r}")
     return folder
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path):
-    """Refuse a second writer of the same results folder (a lock file holding
-    the writer's pid; a lock left by a dead process is taken over)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = folder.parent / f".{folder.name}.lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise SpecError(f"{str(folder)!r} is being written by another optbench run (pid {pid}); "
-                                f"wait for it or choose another --out") from None
-            lock.unlink(missing_ok=True)  # stale: its writer is gone
-    else:
-        raise SpecError(f"cannot lock {str(folder)!r} ({lock} keeps reappearing)")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _Progress:
-    """A one-line progress bar on stderr (runs done of the sweep's total)."""
-
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.total, self.done, self.enabled = total, done, enabled
-        self.t0 = time.perf_counter()
-        self.shown_at = 0.0
-        self.lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += n
-            now = time.perf_counter()
-            if now - self.shown_at < 0.2 and self.done < self.total:
-                return
-            self.shown_at = now
-            width = 30
-            filled = int(width * self.done / max(self.total, 1))
-            print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} runs  "
-                  f"{now - self.t0:.1f} s", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 def run(spec, out="results", *, overwrite: bool = False, report: bool = True, quiet: bool = True,
@@ -160,7 +89,10 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         raise SpecError(f"--workers must be a positive number of worker processes, got {workers!r}")
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
-    check_disk(spec, folder)  # before anything is created or replaced
+    check_memory(spec)  # before anything is created or replaced
+    n_inits = [spec.n_inits(c) for c in spec.objective_cases]
+    check_disk(folder, spec.n_runs, len(log_steps(spec.steps, spec.log_every)),
+               sum(c.problem.dim * n for c, n in zip(spec.objective_cases, n_inits)) / max(1, sum(n_inits)))
     with contextlib.ExitStack() as outer:
         processes = 1
         if report:  # the drawing helpers start now, so that their start-up overlaps the sweep
@@ -185,7 +117,7 @@ def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, schedu
     with contextlib.ExitStack() as stack:
         client = None
         if scheduler is not None or workers is not None:
-            from .distributed import connect
+            from .sweep.dask import connect
 
             # the cluster first: an unreachable scheduler (or no dask) writes nothing
             client = stack.enter_context(connect(scheduler, workers))
@@ -193,7 +125,7 @@ def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, schedu
         store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
         for line in notes:
             print(f"optbench: {line}", file=sys.stderr)
-        _sweep(spec, store, done, quiet=quiet, threads=threads, client=client)
+        run_sweep(spec, store, done, quiet=quiet, threads=threads, client=client)
     return load(folder)
 
 
@@ -263,81 +195,3 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
         "machine": machine_info(),
     }
     return SweepFolder.create(folder, manifest), {}, notes
-
-
-def _tree_bytes(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def check_disk(spec: Spec, folder: Path) -> None:
-    """Refuse a sweep whose tables would not fit on the output's disk (what
-    a folder being resumed or replaced already holds counts as free)."""
-    from .engine import log_steps
-
-    n_log = len(log_steps(spec.steps, spec.log_every))
-    dims = sum(c.problem.dim * spec.n_inits(c) for c in spec.objective_cases) / max(
-        1, sum(spec.n_inits(c) for c in spec.objective_cases))
-    need = spec.n_runs * (RUN_ROW_BYTES + 16 * dims + n_log * CURVE_ROW_BYTES)
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free + _tree_bytes(folder)
-    if need > 0.95 * free:
-        raise SpecError(
-            f"the sweep needs about {need / 2**30:.1f} GiB on disk ({spec.n_runs:,} runs x {n_log:,} logged steps) "
-            f"but {free / 2**30:.1f} GiB are free under {str(probe)!r}; raise log_every, reduce the grid "
-            f"or choose another --out"
-        )
-
-
-def _sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads, client) -> None:
-    manifest = store.manifest
-    groups = plan(spec)
-    chunks = chunk_plan(groups, manifest["chunk_runs"])
-    if [[c.first_run, c.n_runs] for c in chunks] != manifest["chunks"]:
-        raise ResultsError(f"{store.folder / MANIFEST}: its chunk plan does not match the spec; "
-                           f"pass --overwrite to start again")
-    todo = [c for c in chunks if c.id not in done]
-    if not todo and manifest.get("state") == "complete":
-        return  # nothing to do; keep the record of the run that computed it
-    progress = _Progress(spec.n_runs, sum(r["n_runs"] for r in done.values()), enabled=not quiet)
-    t0 = time.perf_counter()
-    records = dict(done)
-
-    def write(data) -> None:
-        records[data.chunk] = store.write_chunk(data)
-
-    compile_s = 0.0
-    try:
-        if todo and client is not None:
-            from .distributed import run_chunks
-
-            run_chunks(client, spec, todo, manifest["chunk_runs"], write, threads=threads,
-                       on_chunk=lambda data: progress.add(data.n_runs))
-        elif todo:
-            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})], threads=threads)
-            for chunk in todo:
-                write(compute_chunk(spec, chunk, groups, threads=threads, on_runs=progress.add))
-    except KeyboardInterrupt:
-        progress.close()
-        n = len(records)
-        raise SweepInterrupted(
-            f"interrupted: {n} of {len(chunks)} chunks are finished and kept in {store.folder}; "
-            f"run the same command again to resume"
-        ) from None
-    progress.close()
-    store.complete({
-        "n_curve_rows": int(sum(r["n_curve_rows"] for r in records.values())),
-        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(),
-        "timing": {
-            "wall_s": time.perf_counter() - t0,
-            "load_or_compile_s": compile_s,
-            "compute_s": float(sum(r["wall_s"] for r in records.values())),
-            "chunks_run": len(todo),
-            "chunks_resumed": len(done),
-            "backend": "dask" if client is not None else "local",
-        },
-    })
-

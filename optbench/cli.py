@@ -87,7 +87,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import check_gradients
+    from .objectives.gradcheck import check_gradients
 
     results = check_gradients(args.objective or None, points=args.points, seed=args.seed, tol=args.tol)
     failed = [r for r in results if not r.passed]
@@ -104,7 +104,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ._draw_pool import DrawingPool, early_helpers
+    from .report.pool import DrawingPool, early_helpers
 
     # a helper to draw the report starts before the rest of optbench is
     # imported (a second), so that its own start-up overlaps ours and the sweep
@@ -134,7 +134,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ._draw_pool import DrawingPool, early_helpers
+    from .report.pool import DrawingPool, early_helpers
 
     with DrawingPool(early_helpers()) as drawing:  # started first, as in cmd_run
         from .report import build_report
@@ -175,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_list)
 
     b = sub.add_parser("bench", help="time optbench beside NumPy (and JAX / torch if installed) on the peer workloads")
-    from .bench import add_arguments as _bench_arguments
-    from .bench import cmd_bench
+    from .bench.compare import add_arguments as _bench_arguments
+    from .bench.compare import cmd_bench
 
     _bench_arguments(b)
     b.set_defaults(fn=cmd_bench)

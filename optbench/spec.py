@@ -1,4 +1,4 @@
-"""Sweep specs: TOML in, a validated :class:`Spec` out, then the run grid.
+"""Sweep specs: TOML in, a validated :class:`Spec` out (:mod:`optbench.grid` expands it into runs).
 
 Every list-valued field of an objective or optimizer entry is a sweep axis
 (``lr = [1e-3, 1e-2]``, ``lr = { logspace = [-4, -1, 7] }``); the grid is
@@ -13,7 +13,6 @@ import itertools
 import math
 import re
 import tomllib
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from . import objectives as objectives_mod
 from . import optimizers as optimizers_mod
 from ._errors import SpecError
+from ._registry import unknown_message
 from .objectives import Problem
 
 TOP_FIELDS = {
@@ -45,8 +45,6 @@ INIT_FIELDS = {"scheme", "count", "points", "std"}
 INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_RUNS = 50_000_000
-RUN_BYTES = 400  # per run, in the runs table in memory (beyond x0 / x_final)
-LIST_BYTES = 120  # per run and list column (x0, x_final): a NumPy array object beside its numbers
 
 
 @dataclass(frozen=True)
@@ -146,9 +144,7 @@ def _read(source) -> tuple[str, str]:
 
 
 def _unknown(what: str, key: str, known) -> SpecError:
-    close = difflib.get_close_matches(key, sorted(known), n=2, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return SpecError(f"unknown {what} {key!r}{hint} known: {', '.join(sorted(known))}")
+    return SpecError(unknown_message(what, key, known, n=2))
 
 
 def _int(raw: dict, key: str, default: int, low: int, high: int | None = None, where: str = "") -> int:
@@ -266,7 +262,8 @@ def validate(raw: dict) -> Spec:
     )
     for case in objective_cases:  # points must fit every problem
         init_count(case.init, case.problem)
-    check_size(spec)
+    if spec.n_runs > MAX_RUNS:
+        raise SpecError(f"the grid has {spec.n_runs:,} runs; the limit is {MAX_RUNS:,}")
     return spec
 
 
@@ -427,101 +424,3 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
             raise SpecError(f"{where}: {exc}") from None
         cases.append(OptimizerCase(i, name, resolved))
     return cases, skipped
-
-
-def check_size(spec: Spec) -> None:
-    """Refuse, before running, a grid whose memory would not fit.
-
-    A sweep streams its curves to disk chunk by chunk, so memory holds one
-    chunk's arrays (the engine's, the table built from them and its Parquet
-    bytes: about three copies of the chunk's logged points) and, once the
-    sweep is done, the runs table (one row per run, x0 and x_final as
-    lists).  The disk the tables need is checked against the output folder
-    when the sweep starts (:func:`optbench.api.check_disk`)."""
-    from .sweep import default_chunk_runs  # sweep imports this module
-
-    n_runs = spec.n_runs
-    if n_runs > MAX_RUNS:
-        raise SpecError(f"the grid has {n_runs:,} runs; the limit is {MAX_RUNS:,}")
-    n_log = len(range(0, spec.steps + 1, spec.log_every)) + 1
-    chunk = min(n_runs, default_chunk_runs(spec))
-    worst_chunk = 0
-    runs_bytes = 0
-    for case in spec.objective_cases:
-        runs = spec.n_inits(case) * len(spec.optimizer_cases) * spec.repeats
-        dim = case.problem.dim
-        cols = 3 + (dim if dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
-        worst_chunk = max(worst_chunk, min(runs, chunk) * (n_log * 8 * (3 * cols + 2) + 16 * dim))
-        runs_bytes += runs * (RUN_BYTES + 2 * (8 * dim + LIST_BYTES))
-    need = runs_bytes + worst_chunk
-    avail = available_memory()
-    if need > 0.8 * avail:
-        raise SpecError(
-            f"the grid needs about {need / 2**30:.1f} GiB of memory ({n_runs:,} runs in the runs table, chunks of "
-            f"{chunk:,} runs x {n_log:,} logged steps) but {avail / 2**30:.1f} GiB are available; "
-            f"raise log_every or reduce the grid"
-        )
-
-
-def available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
-
-
-# ------------------------------------------------------------------ the grid
-
-
-def stable_hash(text: str) -> int:
-    return zlib.crc32(text.encode())
-
-
-def initial_points(spec: Spec, case: ObjectiveCase) -> np.ndarray:
-    """The initial points of one objective case, (n_inits, dim): a function
-    of the spec seed, the problem's description and the case's init scheme.
-
-    Every scheme of a problem draws from the same stream
-    ``default_rng([seed, problem])`` (common random numbers: ``normal`` with
-    two values of std gives the same points scaled).  An objective may define
-    a scheme itself (networks: per-layer ``xavier_uniform``, ``he_normal``,
-    ``normal`` weights with zero biases); otherwise the generic schemes apply.
-    """
-    p = case.problem
-    init = case.init
-    if init.scheme == "points":
-        return np.array(init.points, dtype=np.float64)
-    rng = np.random.default_rng([spec.seed, stable_hash(p.describe())])
-    own = p.init_points(init.scheme, rng, init.count, init.std)
-    if own is not None:
-        return own
-    if init.scheme not in INIT_SCHEMES:  # validation makes this unreachable
-        raise SpecError(f"objective {p.name!r} has no init scheme {init.scheme!r}")
-    if init.scheme == "zeros":
-        return np.zeros((1, p.dim))
-    if init.scheme == "grid":
-        axes = []
-        for lo, hi in zip(p.lower, p.upper):
-            # cell centres: no point on the domain's edge
-            axes.append(lo + (np.arange(init.count) + 0.5) * (hi - lo) / init.count)
-        mesh = np.meshgrid(*axes, indexing="ij")
-        return np.stack([m.ravel() for m in mesh], axis=1)
-    if init.scheme == "uniform":
-        return rng.uniform(p.lower, p.upper, size=(init.count, p.dim))
-    centre = 0.5 * (p.lower + p.upper)
-    return centre + init.std * rng.standard_normal((init.count, p.dim))
-
-
-def stream_keys(seed: int, problem_hash: int, init_index: np.ndarray, repeat: np.ndarray) -> np.ndarray:
-    """64-bit keys of the runs' counter-based random streams (minibatches,
-    gradient noise): from SeedSequence(seed, problem, init, repeat), so runs
-    that differ only in optimizer or hyperparameters see the same minibatches
-    (common random numbers) and no key depends on the run's position."""
-    out = np.empty(len(init_index), np.uint64)
-    for j, (ii, rr) in enumerate(zip(init_index.tolist(), repeat.tolist())):
-        out[j] = np.random.SeedSequence([seed, problem_hash, ii, rr]).generate_state(1, np.uint64)[0]
-    return out

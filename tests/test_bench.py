@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optbench import _bench_peers, bench, peers_adapter
-from optbench import _bench_workloads as WL
+from optbench.bench import adapter, compare, peers
+from optbench.bench import workloads as WL
 
 # small sizes: every W2 objective, lr and momentum; diverging runs included
 # (W3, W4: every lr once, seeds 0..7)
-SMALL = {WL.W1: (64, 300), WL.W2: (384, 300), WL.W3: (8, 200), WL.W4: (8, 200)}
+SMALL = {WL.ROSENBROCK_ADAM: (64, 300), WL.GRID_SGD_MOMENTUM: (384, 300), WL.LOGREG_MINIBATCH: (8, 200),
+         WL.MLP_MINIBATCH: (8, 200)}
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 
 
@@ -23,17 +24,17 @@ PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 def case(request):
     workload = request.param
     inputs = WL.make_inputs(workload, *SMALL[workload])
-    return workload, inputs, _bench_peers.run_numpy(workload, inputs)
+    return workload, inputs, peers.run_numpy(workload, inputs)
 
 
 def test_adapter_matches_numpy_reference(case):
     workload, inputs, ref = case
-    peers_adapter.prepare(workload, inputs)
-    final, hist = WL.check_output(inputs, peers_adapter.run(workload, inputs))
-    if workload == WL.W3:  # summation order inside the dot products differs
+    adapter.prepare(workload, inputs)
+    final, hist = WL.check_output(inputs, adapter.run(workload, inputs))
+    if workload == WL.LOGREG_MINIBATCH:  # summation order inside the dot products differs
         np.testing.assert_allclose(hist, ref["history"], rtol=1e-12)
         np.testing.assert_allclose(final, ref["final"], rtol=1e-12, atol=1e-15)
-    elif workload == WL.W4:  # batched matmul against mlp_fg's row loop: summation order differs
+    elif workload == WL.MLP_MINIBATCH:  # batched matmul against mlp_fg's row loop: summation order differs
         np.testing.assert_allclose(hist, ref["history"], rtol=1e-12)
         np.testing.assert_allclose(final, ref["final"], rtol=1e-11, atol=1e-14)
     else:  # canonical operation order, no FMA: bit for bit, NaN after divergence included
@@ -46,8 +47,8 @@ def test_w4_is_optbench_mlp_on_its_moons():
     from optbench import objectives
     from optbench.objectives import nn
 
-    inputs = WL.make_inputs(WL.W4)
-    p = WL.W4_PARAMS
+    inputs = WL.make_inputs(WL.MLP_MINIBATCH)
+    p = WL.MLP_MINIBATCH_PARAMS
     R, T = WL.work_size(inputs)
     assert (R, T) == (64, 2000) and WL.expected_shapes(inputs) == ((64, 82), (64, 21))
     problem = objectives.make("mlp", data="moons", n_samples=p["N"], noise=p["noise"], data_seed=p["data_seed"],
@@ -57,21 +58,21 @@ def test_w4_is_optbench_mlp_on_its_moons():
     theta0 = nn.init_points(problem, "xavier_uniform", np.random.default_rng(p["init_seed"]), 1, 0.0)[0]
     assert np.array_equal(inputs["theta0"], np.broadcast_to(theta0, (R, 82)))
     f = problem.objective.fg(theta0.copy(), np.empty(82), problem.all_rows(), *problem.args)
-    loss0 = _bench_peers.mlp_loss(inputs["X"], inputs["y"].astype(np.int64), inputs["theta0"][:1], inputs)
+    loss0 = peers.mlp_loss(inputs["X"], inputs["y"].astype(np.int64), inputs["theta0"][:1], inputs)
     np.testing.assert_allclose(loss0, f, rtol=1e-14)
 
 
 def test_small_w2_includes_diverging_runs():
     """So that the NaN-after-divergence mapping above is exercised."""
-    ref = _bench_peers.run_numpy(WL.W2, WL.make_inputs(WL.W2, *SMALL[WL.W2]))
+    ref = peers.run_numpy(WL.GRID_SGD_MOMENTUM, WL.make_inputs(WL.GRID_SGD_MOMENTUM, *SMALL[WL.GRID_SGD_MOMENTUM]))
     assert np.isnan(ref["final"]).any() and np.isfinite(ref["final"]).any()
 
 
 def test_adapter_refuses_unknown_workload():
     with pytest.raises(NotImplementedError):
-        peers_adapter.run("no-such-workload", {})
-    assert peers_adapter.run.prepare is peers_adapter.prepare
-    assert "numba" in peers_adapter.run.info()
+        adapter.run("no-such-workload", {})
+    assert adapter.run.prepare is adapter.prepare
+    assert "numba" in adapter.run.info()
 
 
 def test_adapter_checks_every_new_hyperparameter_row():
@@ -79,13 +80,13 @@ def test_adapter_checks_every_new_hyperparameter_row():
     row torch rejects is refused on every call, before any run."""
     from optbench import SpecError
 
-    inputs = WL.make_inputs(WL.W2, *SMALL[WL.W2])
-    peers_adapter.run(WL.W2, inputs)
+    inputs = WL.make_inputs(WL.GRID_SGD_MOMENTUM, *SMALL[WL.GRID_SGD_MOMENTUM])
+    adapter.run(WL.GRID_SGD_MOMENTUM, inputs)
     bad = dict(inputs, lr=inputs["lr"].copy())
     bad["lr"][5] = -1e-3
     for _ in range(2):
         with pytest.raises(SpecError, match="lr must be >= 0"):
-            peers_adapter.run(WL.W2, bad)
+            adapter.run(WL.GRID_SGD_MOMENTUM, bad)
 
 
 def test_agreement_flags_robust_mismatch_only():
@@ -96,21 +97,21 @@ def test_agreement_flags_robust_mismatch_only():
     ref_h_nan = ref_h.copy()
     ref_h_nan[0, 3], out_h[0, 3] = np.nan, -np.inf  # run 0: non-finite on both sides matches
     sens = np.array([False, True, False])
-    a = bench.agreement(out_f, out_h, ref_f, ref_h_nan, sens)
+    a = compare.agreement(out_f, out_h, ref_f, ref_h_nan, sens)
     assert a["runs_agreeing"] == 1 and a["runs_mismatch_rounding_sensitive"] == 1
     assert a["runs_mismatch_robust"] == 1 and a["verdict"] == "FAIL"
-    a = bench.agreement(out_f, out_h, ref_f, ref_h_nan, np.array([False, True, True]))
+    a = compare.agreement(out_f, out_h, ref_f, ref_h_nan, np.array([False, True, True]))
     assert a["verdict"] == "pass"
     # the exit status follows optbench's verdict only, not a peer's
-    doc = {"checks": {WL.W2: {"impls": {"jax": {"verdict": "FAIL"}, "optbench": {"verdict": "exact"}}}}}
-    assert not bench.failed(doc)
-    doc["checks"][WL.W2]["impls"]["optbench"]["verdict"] = "FAIL"
-    assert bench.failed(doc)
+    doc = {"checks": {WL.GRID_SGD_MOMENTUM: {"impls": {"jax": {"verdict": "FAIL"}, "optbench": {"verdict": "exact"}}}}}
+    assert not compare.failed(doc)
+    doc["checks"][WL.GRID_SGD_MOMENTUM]["impls"]["optbench"]["verdict"] = "FAIL"
+    assert compare.failed(doc)
 
 
 def test_bench_quick_runs_and_agrees(capsys):
     impls = ["optbench", "numpy"] + (["torch"] if importlib.util.find_spec("torch") else [])
-    rc = bench.main(["--quick", "--repeats", "1", "--quiet", "--impl", *impls])
+    rc = compare.main(["--quick", "--repeats", "1", "--quiet", "--impl", *impls])
     out = capsys.readouterr().out
     assert rc == 0, out
     for wl in WL.WORKLOADS:
@@ -119,18 +120,18 @@ def test_bench_quick_runs_and_agrees(capsys):
 
 
 def test_bench_doc_has_ratios_and_checks():
-    doc = bench.bench([WL.W1], ["optbench"], runs=32, steps=50, repeats=1)
+    doc = compare.bench([WL.ROSENBROCK_ADAM], ["optbench"], runs=32, steps=50, repeats=1)
     names = {r["impl"] for r in doc["results"]}
     assert names == {"optbench", "numpy"}  # numpy joins as the reference
-    assert doc["ratios"][WL.W1]["optbench/numpy"] > 0
-    assert doc["checks"][WL.W1]["impls"]["optbench"]["verdict"] == "exact"
+    assert doc["ratios"][WL.ROSENBROCK_ADAM]["optbench/numpy"] > 0
+    assert doc["checks"][WL.ROSENBROCK_ADAM]["impls"]["optbench"]["verdict"] == "exact"
 
 
 def test_bench_user_errors_are_one_line(capsys):
-    assert bench.main(["--workload", WL.W3, "--steps", "150", "--quiet"]) == 2
+    assert compare.main(["--workload", WL.LOGREG_MINIBATCH, "--steps", "150", "--quiet"]) == 2
     assert "multiple of 100" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        bench.main(["--impl", "matlab"])
+        compare.main(["--impl", "matlab"])
 
 
 @pytest.mark.skipif(not (PEERS / "peerbench" / "workloads.py").exists(), reason="peer harness not present")

@@ -183,7 +183,7 @@ def test_compile_missing_compiles_in_another_process(tmp_path, monkeypatch):
     import importlib
     import uuid
 
-    from optbench import kernels
+    from optbench.engine import compiling, drivers
 
     name = f"optbench_test_kernels_{uuid.uuid4().hex[:8]}"  # a module no cache has seen
     (tmp_path / f"{name}.py").write_text(
@@ -193,21 +193,21 @@ def test_compile_missing_compiles_in_another_process(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # for the child
     mod = importlib.import_module(name)
     for fn_name in ("plus_one", "twice"):
-        kernels.add_recipe(getattr(mod, fn_name), name, fn_name)
-    sig = kernels.signature(mod.twice, (1.0,))
-    assert kernels.on_disk(mod.twice, sig) is False  # None would mean Numba's cache internals moved
-    assert kernels.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,)), (mod.twice, (3.0,))], 2) == 1
+        drivers.add_recipe(getattr(mod, fn_name), name, fn_name)
+    sig = compiling.signature(mod.twice, (1.0,))
+    assert compiling.on_disk(mod.twice, sig) is False  # None would mean Numba's cache internals moved
+    assert compiling.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,)), (mod.twice, (3.0,))], 2) == 1
     assert mod.plus_one.overloads and not mod.twice.overloads  # the child compiled twice
-    assert kernels.on_disk(mod.twice, sig) is True
+    assert compiling.on_disk(mod.twice, sig) is True
     assert mod.twice(3.0) == 6.0 and mod.twice._cache_hits[sig] == 1 and not mod.twice._cache_misses
     # compiled already (here or on disk): nothing to do, no process started
-    assert kernels.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,))], 2) == 0
+    assert compiling.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,))], 2) == 0
 
 
 def test_compile_kernels_compiles_what_the_runs_call():
     """The signature compiled ahead of the runs is the one the runs use: no
     driver compiles again when the group runs (lane and scalar drivers)."""
-    from optbench import kernels
+    from optbench.engine import drivers
 
     rng = np.random.default_rng(0)
     sgd, adam = optimizers.get("sgd"), optimizers.get("adam")
@@ -221,14 +221,12 @@ def test_compile_kernels_compiles_what_the_runs_call():
                            noise=noise, keys=np.arange(3, dtype=np.uint64)))
     engine.compile_kernels([{**g, "x0": g["x0"][:1], "hp": g["hp"][:1], "keys": g["keys"][:1],
                              "noise": None if g["noise"] is None else g["noise"][:1]} for g in groups])
-    fns = [engine._prepare(g["problem"], g["optimizer"], **{k: v for k, v in g.items()
-                                                            if k not in ("problem", "optimizer")})[4][0]
-           for g in groups]
+    fns = [engine.prepare_group(**g).kernel for g in groups]
     before = [dict(fn.overloads) for fn in fns]
     assert all(before)
     engine.run_groups(groups)
     assert [dict(fn.overloads) for fn in fns] == before
-    assert {kernels._recipes[id(fn)][0] for fn in fns} == {"lane_driver", "driver"}
+    assert {drivers.recipe_of(fn)[0] for fn in fns} == {"lane_driver", "driver"}
 
 
 def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
@@ -237,7 +235,7 @@ def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
     import importlib
     import uuid
 
-    from optbench import kernels
+    from optbench.engine import compiling, drivers
 
     name = f"optbench_test_kernels_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(
@@ -247,7 +245,7 @@ def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
     monkeypatch.delenv("PYTHONPATH", raising=False)
     mod = importlib.import_module(name)
     for fn_name in ("one", "two"):
-        kernels.add_recipe(getattr(mod, fn_name), name, fn_name)
+        drivers.add_recipe(getattr(mod, fn_name), name, fn_name)
     with pytest.warns(RuntimeWarning, match="compiling kernels in another process failed"):
-        kernels.compile_missing([(mod.one, (1.0,)), (mod.two, (1.0,))], 2)
+        compiling.compile_missing([(mod.one, (1.0,)), (mod.two, (1.0,))], 2)
     assert not mod.two.overloads and mod.two(1.0) == 3.0 and mod.one(1.0) == 2.0

@@ -279,7 +279,7 @@ def test_lane_driver_writes_every_curve_cell():
 def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
     """A speed property, checked on the compiled code, not timed: where this
     CPU keeps the lane driver's block state in registers
-    (``kernels.lane_state_in_registers``: AVX-512 on AMD), LLVM promotes the
+    (``drivers.lane_state_in_registers``: AVX-512 on AMD), LLVM promotes the
     stack scratch S (no ``alloca`` of it is left) only if every access to it
     has a constant offset, which a step with a store under a test (a masked
     store) or a lane loop indexed by a variable would break, silently (the
@@ -288,15 +288,15 @@ def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
     is that the register variant, built whatever this CPU's choice, gives
     the one-run driver's numbers.  Compiled afresh in a temporary kernel
     folder: code loaded from Numba's disk cache cannot be inspected."""
-    from optbench import kernels
+    from optbench.engine import drivers
 
     monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
     problem, opt = objectives.make("rosenbrock", 2), optimizers.get(name)
-    source = kernels.lane_source(problem.objective, opt, 2, engine.LANES, escape=False, registers=True)
-    module = kernels._load(f"promotion_check_{name}", source, problem.objective, opt)
-    monkeypatch.setattr(kernels, "lane_driver", lambda *a, **k: module.run_blocks)
+    source = drivers.lane_source(problem.objective, opt, 2, engine.LANES, escape=False, registers=True)
+    module = drivers._load(f"promotion_check_{name}", source, problem.objective, opt)
+    monkeypatch.setattr(drivers, "lane_driver", lambda *a, **k: module.run_blocks)
     _compare(problem, opt)
-    if kernels.lane_state_in_registers(opt, 2, engine.LANES):
+    if drivers.lane_state_in_registers(opt, 2, engine.LANES):
         ir = module.run_blocks.inspect_llvm(module.run_blocks.signatures[0])
         assert f"alloca [{module.S_SIZE} x double]" not in ir
         assert "alloca [" in ir  # the pattern matches what is left (LF, LI stay in memory)
@@ -309,25 +309,25 @@ def test_the_block_state_goes_to_registers_only_where_it_fits(monkeypatch):
     vectors preferred) nor in AVX2's 16 x 4; the generated source says which."""
     from numba.core import config
 
-    from optbench import kernels
+    from optbench.engine import drivers
 
     adam, sgd = optimizers.get("adam"), optimizers.get("sgd")
     problem = objectives.make("rosenbrock", 2)
     monkeypatch.setattr(config, "CPU_NAME", "znver4")
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma,+avx512f")
-    assert kernels.vector_register_bytes() == 2048
-    assert kernels.lane_state_in_registers(adam, 2, 16) and kernels.lane_state_in_registers(sgd, 2, 16)
-    assert not kernels.lane_state_in_registers(adam, 8, 16)  # 656 doubles
-    assert "REGISTERS = True  # @@REGISTERS@@" in kernels.lane_source(problem.objective, adam, 2, 16)
+    assert drivers.vector_register_bytes() == 2048
+    assert drivers.lane_state_in_registers(adam, 2, 16) and drivers.lane_state_in_registers(sgd, 2, 16)
+    assert not drivers.lane_state_in_registers(adam, 8, 16)  # 656 doubles
+    assert "REGISTERS = True  # @@REGISTERS@@" in drivers.lane_source(problem.objective, adam, 2, 16)
     monkeypatch.setattr(config, "CPU_NAME", "skylake-avx512")
-    assert kernels.vector_register_bytes() == 1024
-    assert kernels.lane_state_in_registers(sgd, 2, 16)  # 112 doubles
-    assert not kernels.lane_state_in_registers(adam, 2, 16)
+    assert drivers.vector_register_bytes() == 1024
+    assert drivers.lane_state_in_registers(sgd, 2, 16)  # 112 doubles
+    assert not drivers.lane_state_in_registers(adam, 2, 16)
     monkeypatch.setattr(config, "CPU_NAME", "znver1")
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma,-avx512f")
-    assert kernels.vector_register_bytes() == 512
-    assert not kernels.lane_state_in_registers(sgd, 2, 16)
-    source = kernels.lane_source(problem.objective, adam, 2, 16)
+    assert drivers.vector_register_bytes() == 512
+    assert not drivers.lane_state_in_registers(sgd, 2, 16)
+    source = drivers.lane_source(problem.objective, adam, 2, 16)
     assert "REGISTERS = False  # @@REGISTERS@@" in source and "PREFETCH = False  # @@PREFETCH@@" in source
     monkeypatch.setattr(config, "CPU_FEATURES", "+sse2")
-    assert kernels.vector_register_bytes() == 256
+    assert drivers.vector_register_bytes() == 256

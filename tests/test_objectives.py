@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from optbench import SpecError, objectives
-from optbench.check import check_objective, variants
+from optbench.objectives.gradcheck import check_objective, variants
 
 ANALYTIC = [n for n in objectives.names() if not objectives.get(n).batched]
 ALL = objectives.names()

@@ -14,9 +14,9 @@ from conftest import copy_results, one_part, rewrite_runs
 
 import optbench
 from optbench import ResultsError
-from optbench._draw_pool import DrawingPool
 from optbench.cli import main
 from optbench.report import build_report, escape, render
+from optbench.report.pool import DrawingPool
 
 SPEC = {
     "name": "report-test",
@@ -175,7 +175,7 @@ def test_parallel_drawing_gives_the_same_figures(results, tmp_path):
 def test_a_failing_drawing_process_leaves_its_jobs_to_this_one(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from optbench import _draw_pool
+    from optbench.report import pool as _draw_pool
 
     monkeypatch.setattr(_draw_pool, "WORKER", "optbench.report._no_such_worker")
     jobs = [("case", k, "convergence") for k in range(5)]

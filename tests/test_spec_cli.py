@@ -15,6 +15,7 @@ from conftest import one_part
 import optbench
 from optbench import SpecError
 from optbench.cli import main
+from optbench.grid import check_memory
 from optbench.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ BAD = [
 @pytest.mark.parametrize("text,message", BAD, ids=[m[:30] for _, m in BAD])
 def test_bad_spec_is_one_clear_line(text, message, tmp_path, capsys):
     with pytest.raises(SpecError) as info:
-        load_spec(text)
+        check_memory(load_spec(text))  # what optbench.run checks before it writes anything
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     # the CLI: exit status 2, one line on stderr, nothing written

@@ -18,7 +18,6 @@ compiled function serves every instance of the family.
 """
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import SpecError
+from .._registry import Registry, unknown_message
 
 TAGS = ("convex", "saddle", "valley", "multimodal", "ml", "unbounded")
 
@@ -150,7 +150,7 @@ class Objective:
     def resolve_params(self, params: Mapping[str, Any]) -> dict:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
-            raise SpecError(_unknown_msg(f"parameter of objective {self.name!r}", unknown[0], self.params))
+            raise SpecError(unknown_message(f"parameter of objective {self.name!r}", unknown[0], self.params))
         return {k: p.coerce(self.name, k, params.get(k, p.default)) for k, p in self.params.items()}
 
     def check_dim(self, dim: int | None) -> int | None:
@@ -259,39 +259,6 @@ class Problem:
     def describe(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.name}(dim={self.dim}{', ' + shown if shown else ''})"
-
-
-class Registry(Mapping):
-    """Name -> definition, refusing duplicates; lookups suggest close names."""
-
-    def __init__(self, what: str):
-        self._what = what
-        self._items: dict[str, Any] = {}
-
-    def register(self, item):
-        if item.name in self._items:
-            raise ValueError(f"{self._what} {item.name!r} is already registered")
-        self._items[item.name] = item
-        return item
-
-    def __getitem__(self, name):
-        try:
-            return self._items[name]
-        except KeyError:
-            raise SpecError(_unknown_msg(self._what, name, self._items)) from None
-
-    def __iter__(self):
-        return iter(sorted(self._items))
-
-    def __len__(self):
-        return len(self._items)
-
-
-def _unknown_msg(what: str, name: Any, known) -> str:
-    names = sorted(known)
-    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {what} {name!r}{hint} known: {', '.join(names)}"
 
 
 OBJECTIVES = Registry("objective")

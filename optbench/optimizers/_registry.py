@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import SpecError
-from ..objectives._registry import Registry
+from .._registry import Registry, unknown_message
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,7 @@ class Optimizer:
         """Fill defaults, coerce types, and check as torch would."""
         unknown = sorted(set(values) - set(self.hyper_names))
         if unknown:
-            from ..objectives._registry import _unknown_msg
-
-            raise SpecError(_unknown_msg(f"hyperparameter of optimizer {self.name!r}", unknown[0], self.hyper_names))
+            raise SpecError(unknown_message(f"hyperparameter of optimizer {self.name!r}", unknown[0], self.hyper_names))
         out = {}
         for h in self.hypers:
             v = values.get(h.name, h.default)

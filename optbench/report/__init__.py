@@ -11,177 +11,31 @@ report can be rebuilt from a results folder copied from another machine.
 A missing or corrupt table raises :class:`~optbench.ResultsError` naming the
 file, before anything is written; the page is written to a temporary file
 and moved into place, so a failed build never leaves a half report.
+
+- :mod:`.data`: what the report shows, computed from the stored tables
+  (cases, settings, rankings);
+- :mod:`.curves`: reading and aligning the curves a figure needs;
+- :mod:`.figures`: the figures, one module per kind;
+- :mod:`.render`: the HTML page and ``summary.md``;
+- :mod:`.build`: figure jobs, who draws them, writing the files;
+- :mod:`.pool`: the helper processes that draw beside this one (light to
+  import: the ``optbench`` command starts them before anything else).
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import sys
-import time
-from pathlib import Path
-
-from matplotlib import style
-
-from .._draw_pool import DrawingPool, auto_workers
-from .._errors import ResultsError
-from . import data as data_mod
-from . import figures, render
+_BUILD = ("build_report", "collect", "draw_job", "families", "figure_jobs", "ordered_jobs")
 
 __all__ = ["build_report", "escape"]
 
-escape = render.esc
 
+def __getattr__(name):
+    # loaded on first use: importing optbench.report.pool must not pull in matplotlib
+    if name in _BUILD:
+        from . import build
 
-def _say(quiet: bool, msg: str) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
+        return getattr(build, name)
+    if name == "escape":
+        from .render import esc
 
-
-CASE_FIGURES = ("convergence", "lr_sensitivity", "heatmaps", "trajectories", "basins", "runtime")
-# relative drawing times (quick.toml, Zen 1): jobs are dealt heaviest first,
-# so that no process is left drawing a big figure while the others wait
-JOB_COST = {"trajectories": 3.0, "basins": 3.0, "family": 3.0, "summary": 2.0, "lr_sensitivity": 1.6,
-            "runtime": 1.4, "heatmaps": 1.2, "convergence": 1.0}
-
-
-def families(data: data_mod.ReportData) -> dict[str, tuple[list, list[str]]]:
-    """{objective: (its cases, the case parameters that vary)} for every
-    objective with more than one case."""
-    by_obj: dict[str, list] = {}
-    for case in data.cases:
-        by_obj.setdefault(case.objective, []).append(case)
-    out = {}
-    for obj, cases in by_obj.items():
-        if len(cases) < 2:
-            continue
-        varying = []
-        for key in ["dim", *sorted({k for c in cases for k in c.params}), "batch_size", "grad_noise", "init"]:
-            vals = {repr(data_mod.case_value(c, key)) for c in cases}
-            if len(vals) > 1:
-                varying.append(key)
-        out[obj] = (cases, varying)
-    return out
-
-
-def figure_jobs(data: data_mod.ReportData) -> list[tuple]:
-    """Every figure job of the report, in page order: ``("summary",)``,
-    ``("family", objective)``, ``("case", case_id, figure)``.  A job is the
-    unit dealt to a drawing process and draws zero or more figures."""
-    return ([("summary",)] + [("family", obj) for obj in families(data)]
-            + [("case", c.id, name) for c in data.cases for name in CASE_FIGURES])
-
-
-def ordered_jobs(data: data_mod.ReportData) -> list[tuple]:
-    """:func:`figure_jobs`, heaviest first (:data:`JOB_COST`; a stable sort
-    keeps page order among equals): the order they are dealt to drawing
-    processes in."""
-    return sorted(figure_jobs(data), key=lambda j: -JOB_COST[j[2] if j[0] == "case" else j[0]])
-
-
-def draw_job(data: data_mod.ReportData, job: tuple) -> list:
-    """The figures of one job of :func:`figure_jobs`."""
-    if job[0] == "summary":
-        plots = [figures.runtime_profile(data)]
-    elif job[0] == "family":
-        cases, varying = families(data)[job[1]]
-        plots = []
-        if len(varying) == 1:
-            plots.append(figures.parameter_effect(data, job[1], cases, varying[0]))
-        plots += [figures.family_comparison(data, job[1], cases, params)
-                  for params in data_mod.compared_together(cases, varying)]
-    else:
-        _, case_id, name = job
-        case = next(c for c in data.cases if c.id == case_id)
-        drawn = getattr(figures, name)(data, case)
-        plots = drawn if isinstance(drawn, list) else [drawn]
-    return [p for p in plots if p is not None]
-
-
-def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None,
-            pool: DrawingPool | None = None):
-    """Every figure: summary plots, objective-family plots and tables, per-case plots.
-
-    Jobs are drawn by ``workers`` processes (default: :func:`auto_workers`):
-    this one and the helpers of ``pool``, grown to that number, or of a pool
-    started here.  Matplotlib drawing is CPU-bound and holds the GIL, so
-    threads would not help.  Every figure is drawn in matplotlib's default
-    style whatever the caller's rcParams, so it is the same whichever
-    process draws it."""
-    jobs = figure_jobs(data)
-    t = time.perf_counter()
-    workers = min(auto_workers(len(jobs)) if workers is None else max(1, int(workers)), len(jobs))
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(DrawingPool())
-        pool.grow(workers)
-        stack.enter_context(style.context("default"))
-        drawn = pool.draw(data, ordered_jobs(data), draw_job)
-    n = sum(len(p) for p in drawn.values())
-    _say(quiet, f"  report: {n} figures drawn by {pool.drew} process{'es' if pool.drew > 1 else ''} "
-                f"({time.perf_counter() - t:.1f} s)")
-    summary = drawn[("summary",)]
-    family = {obj: {"slug": data_mod.slug(obj), "params": varying or ["cases"],
-                    "table": render.family_table(data, obj, cases), "plots": drawn[("family", obj)]}
-              for obj, (cases, varying) in families(data).items()}
-    per_case = {c.id: [p for name in CASE_FIGURES for p in drawn[("case", c.id, name)]] for c in data.cases}
-    return summary, family, per_case
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_plots(folder: Path, plots) -> None:
-    final = folder / "plots"
-    tmp = folder / f".plots.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        for p in plots:
-            (tmp / f"{p.name}.png").write_bytes(p.png)
-        old = None
-        if final.exists():
-            old = folder / f".plots.old-{os.getpid()}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build_report(results_dir, quiet: bool = True, workers: int | None = None,
-                 pool: DrawingPool | None = None) -> Path:
-    """Write ``report.html``, ``plots/*.png`` and ``summary.md`` into the
-    results folder ``results_dir``; returns the path of ``report.html``.
-
-    ``workers``: processes drawing figures (default: by the number of
-    figures and cores; 1 draws everything in this process).  ``pool``: a
-    :class:`DrawingPool` started earlier, used instead of starting one."""
-    t0 = time.perf_counter()
-    results, folder = data_mod.load(results_dir)
-    data = data_mod.prepare(results, folder)
-    _say(quiet, f"report: {len(data.runs):,} runs, {len(data.cases)} objective cases")
-    summary, family, per_case = collect(data, quiet, workers, pool)
-    overall = data_mod.overall_ranking(data)
-    all_plots = summary + [p for f in family.values() for p in f["plots"]] + [p for ps in per_case.values()
-                                                                              for p in ps]
-    html = render.page(data, overall, summary, family, per_case, build_s=time.perf_counter() - t0)
-    md = render.markdown(data, overall)
-    try:
-        _write_plots(folder, all_plots)
-        _write_text(folder / "summary.md", md)
-        _write_text(folder / "report.html", html)
-    except OSError as exc:
-        raise ResultsError(f"{folder}: cannot write the report ({exc.__class__.__name__}: {exc})") from None
-    _say(quiet, f"report: {len(all_plots)} figures, {len(html) / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s")
-    return folder / "report.html"
+        return esc
+    raise AttributeError(f"module 'optbench.report' has no attribute {name!r}")

@@ -1,12 +1,12 @@
-"""A drawing helper of :class:`~optbench._draw_pool.DrawingPool`.
+"""A drawing helper of :class:`~optbench.report.pool.DrawingPool`.
 
 ``python -m optbench.report._worker`` imports what drawing needs, then
 answers pickled messages on stdin, one pickled ``(status, value)`` each on
 stdout, until its stdin ends:
 
 - ``("folder", RESULTS_DIR)``: load and prepare the results folder;
-  ``("ok", its figure jobs)`` (:func:`optbench.report.ordered_jobs`);
-- ``("job", JOB)``: draw one figure job (:func:`optbench.report.draw_job`);
+  ``("ok", its figure jobs)`` (:func:`optbench.report.build.ordered_jobs`);
+- ``("job", JOB)``: draw one figure job (:func:`optbench.report.build.draw_job`);
   ``("ok", [Plot, ...])``.
 
 Any error answers ``("error", one line)``; the pool then draws the job
@@ -32,9 +32,10 @@ def main() -> int:
 
     from .. import objectives  # noqa: F401 - the registry, for contours and known minima
     from . import data as data_mod
-    from . import draw_job, figures, ordered_jobs
+    from . import figures
+    from .build import draw_job, ordered_jobs
 
-    style.use("default")  # as the pool's own process draws (see optbench.report.collect)
+    style.use("default")  # as the pool's own process draws (see optbench.report.build.collect)
     figures.warm_up()
     # numba's typing and target contexts initialise on a process's first
     # compiled call (0.3 s, Zen 1): make it now, not in the first contour grid

@@ -41,13 +41,7 @@ BIG = 1e300  # a diverged run's final gap: sorts last, survives quantiles (inf -
 MAX_VARIANTS = 4  # variants per optimizer before they are merged into one line
 
 # columns of the runs table that are neither hyperparameters nor objective parameters
-FIXED = {
-    "run_id", "objective", "dim", "batch_size", "grad_noise", "noise", "optimizer", "init_scheme", "init_std",
-    "init_index", "repeat", "seed", "x0", "x_final", "f_star", "f_final", "f_best", "gap_final", "gap_best",
-    "grad_norm_final",
-    "steps_run", "status", "diverged", "diverged_step", "converged_step", "minimum_reached",
-    "nearest_minimum", "minimum_distance",
-}
+FIXED = storage.schema.FIXED_RUN_COLUMNS
 REQUIRED = ["run_id", "objective", "dim", "optimizer", "init_index", "f_star", "f_final", "gap_final",
             "steps_run", "status"]
 

@@ -1,6 +1,6 @@
 """``optbench bench``: optbench beside the peers a user would otherwise use.
 
-Runs the workloads of :mod:`optbench._bench_workloads` (W1-W3 those of the
+Runs the workloads of :mod:`optbench.bench.workloads` (W1-W3 those of the
 peer harness, ``../shared/peers``; W4 a small MLP) in optbench and in every
 peer importable here -- vectorized NumPy always, batched torch and JAX (jit +
 vmap + scan) when installed -- in this one process, checks that they compute
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._bench_workloads import MINIBATCH_WORKLOADS, QUICK, WORKLOADS, check_output, make_inputs, work_size
-from ._process import usable_cores
+from .._process import usable_cores
+from .workloads import MINIBATCH_WORKLOADS, QUICK, WORKLOADS, check_output, make_inputs, work_size
 
 RTOL, ATOL = 1e-9, 1e-12
 IMPLEMENTATIONS = ("optbench", "numpy", "torch", "jax")
@@ -49,10 +49,10 @@ IMPLEMENTATIONS = ("optbench", "numpy", "torch", "jax")
 # ------------------------------------------------------------------ registry
 def implementations() -> dict:
     """Implementations runnable here: name -> (run, prepare or None, info)."""
-    from . import _bench_peers, peers_adapter
+    from . import adapter, peers
 
-    out = {"optbench": (peers_adapter.run, peers_adapter.prepare, peers_adapter.info)}
-    out.update(_bench_peers.available())
+    out = {"optbench": (adapter.run, adapter.prepare, adapter.info)}
+    out.update(peers.available())
     return out
 
 
@@ -101,7 +101,7 @@ def _probe_noise():
 def rounding_sensitive(workload: str, inputs: dict, ref_final, ref_hist) -> np.ndarray:
     """Runs that a 1-ulp perturbation of the NumPy peer moves beyond the
     tolerance (W1, W2; none probed on W3 and W4, see the module docstring)."""
-    from ._bench_peers import run_numpy
+    from .peers import run_numpy
 
     R = ref_final.shape[0]
     sens = np.zeros(R, bool)
@@ -189,7 +189,7 @@ def bench(workloads=WORKLOADS, impls=None, *, quick: bool = False, runs: int | N
     importable here).  The NumPy peer is always run when ``check`` is on, as
     the reference.  ``log(str)`` receives progress lines.
     """
-    from ._errors import SpecError
+    from .._errors import SpecError
 
     log = log or (lambda msg: None)
     avail = implementations()
@@ -361,7 +361,7 @@ def main(argv=None) -> int:
     """``python -m optbench.bench`` (the same as ``optbench bench``)."""
     import argparse
 
-    from ._errors import OptbenchError
+    from .._errors import OptbenchError
 
     parser = argparse.ArgumentParser(prog="optbench bench", description=__doc__.splitlines()[0])
     add_arguments(parser)

@@ -3,7 +3,7 @@
 Each peer is ``run(workload, inputs) -> {"final", "history"}`` with an
 optional ``prepare(workload, inputs)`` (ahead-of-time compilation), as in the
 peer harness (``../shared/peers``).  All follow the canonical operation order
-of :mod:`optbench._bench_workloads`:
+of :mod:`optbench.bench.workloads`:
 
 * ``numpy``: all runs as arrays, a Python loop over steps (W2 grouped by
   objective, W3 and W4 through batched ``matmul`` over (runs, batch, ...)).  Always available; it is the
@@ -26,15 +26,13 @@ import importlib.util
 
 import numpy as np
 
-from ._bench_workloads import (
+from .._codes import SPLITMIX_GAMMA, SPLITMIX_M1, SPLITMIX_M2, SPLITMIX_SHIFTS
+from .workloads import (
+    GRID_SGD_MOMENTUM,
+    LOGREG_MINIBATCH,
+    MLP_MINIBATCH,
     OBJECTIVE_FG,
-    SPLITMIX_GAMMA,
-    SPLITMIX_M1,
-    SPLITMIX_M2,
-    W1,
-    W2,
-    W3,
-    W4,
+    ROSENBROCK_ADAM,
     adam_step_scalars,
     objective_groups,
     rosenbrock_fg,
@@ -47,7 +45,7 @@ def _scaled(g, noise):
     return g if noise is None else g * noise(g.shape)
 
 
-def numpy_w1(inp, noise=None):
+def numpy_rosenbrock_adam(inp, noise=None):
     x0, T = inp["x0"], inp["T"]
     b1, b2, eps = inp["beta1"], inp["beta2"], inp["eps"]
     R = x0.shape[0]
@@ -72,7 +70,7 @@ def numpy_w1(inp, noise=None):
     return {"final": np.stack([x, y], axis=1), "history": hist.T}
 
 
-def numpy_w2(inp, noise=None):
+def numpy_grid_sgd_momentum(inp, noise=None):
     x0, T = inp["x0"], inp["T"]
     R = x0.shape[0]
     hist = np.empty((T, R))
@@ -106,7 +104,7 @@ def logreg_loss(X, y, W):
     return (softplus - y[:, None] * Z).mean(axis=0)
 
 
-def numpy_w3(inp, noise=None):
+def numpy_logreg_minibatch(inp, noise=None):
     X, yv, T, B, rec = inp["X"], inp["y"], inp["T"], inp["B"], inp["record_every"]
     N = X.shape[0]
     mu = inp["momentum"]
@@ -154,7 +152,7 @@ def mlp_loss(X, y, theta, inp):
     return (lse - O[:, np.arange(X.shape[0]), y]).mean(axis=1)
 
 
-def numpy_w4(inp, noise=None):
+def numpy_mlp_minibatch(inp, noise=None):
     X, T, B, rec, mu = inp["X"], inp["T"], inp["B"], inp["record_every"], inp["momentum"]
     N, K = X.shape[0], inp["n_classes"]
     yi = inp["y"].astype(np.int64)
@@ -191,7 +189,8 @@ def numpy_w4(inp, noise=None):
     return {"final": theta, "history": hist}
 
 
-NUMPY = {W1: numpy_w1, W2: numpy_w2, W3: numpy_w3, W4: numpy_w4}
+NUMPY = {ROSENBROCK_ADAM: numpy_rosenbrock_adam, GRID_SGD_MOMENTUM: numpy_grid_sgd_momentum,
+         LOGREG_MINIBATCH: numpy_logreg_minibatch, MLP_MINIBATCH: numpy_mlp_minibatch}
 
 
 def run_numpy(workload, inputs, noise=None):
@@ -218,6 +217,7 @@ def _torch_fns():
         return c - (1 << 64) if c >= 1 << 63 else c
 
     gamma, m1, m2 = signed(SPLITMIX_GAMMA), signed(SPLITMIX_M1), signed(SPLITMIX_M2)
+    S1, S2, S3 = SPLITMIX_SHIFTS
 
     def lsr(z, s):  # logical right shift of int64 bit patterns
         return (z >> s) & ((1 << (64 - s)) - 1)
@@ -225,9 +225,9 @@ def _torch_fns():
     def indices(seeds, t, B, N):
         k = torch.arange(t * B + 1, t * B + B + 1, dtype=torch.int64)
         z = seeds[:, None] + k[None, :] * gamma
-        z = (z ^ lsr(z, 30)) * m1
-        z = (z ^ lsr(z, 27)) * m2
-        z = z ^ lsr(z, 31)
+        z = (z ^ lsr(z, S1)) * m1
+        z = (z ^ lsr(z, S2)) * m2
+        z = z ^ lsr(z, S3)
         return (lsr(z, 32) * N) >> 32
 
     def loss(X, y, W):
@@ -236,7 +236,7 @@ def _torch_fns():
         return (sp - y[:, None] * Z).mean(dim=0)
 
     @torch.inference_mode()
-    def w1(inp):
+    def rosenbrock_adam(inp):
         x0, T = as_tensor(inp["x0"]), inp["T"]
         b1, b2, eps = inp["beta1"], inp["beta2"], inp["eps"]
         step_size, bc2_sqrt = adam_step_scalars(T, inp["lr"], b1, b2)
@@ -260,7 +260,7 @@ def _torch_fns():
         return {"final": torch.stack([x, y], 1).numpy(), "history": hist.numpy().T}
 
     @torch.inference_mode()
-    def w2(inp):
+    def grid_sgd_momentum(inp):
         x0, T = as_tensor(inp["x0"]), inp["T"]
         R = x0.shape[0]
         hist = torch.empty((T, R), dtype=DT)
@@ -288,7 +288,7 @@ def _torch_fns():
         return {"final": final.numpy(), "history": hist.numpy().T}
 
     @torch.inference_mode()
-    def w3(inp):
+    def logreg_minibatch(inp):
         X, yv = as_tensor(inp["X"]), as_tensor(inp["y"])
         T, B, rec, mu = inp["T"], inp["B"], inp["record_every"], inp["momentum"]
         N = X.shape[0]
@@ -327,7 +327,7 @@ def _torch_fns():
         return (lse - O[:, rows, yi]).mean(dim=1)
 
     @torch.inference_mode()
-    def w4(inp):
+    def mlp_minibatch(inp):
         X = as_tensor(inp["X"])
         T, B, rec, mu = inp["T"], inp["B"], inp["record_every"], inp["momentum"]
         N, K = X.shape[0], inp["n_classes"]
@@ -366,7 +366,8 @@ def _torch_fns():
         hist[:, -1] = mlp_loss(X, yi, rows, W1, b1, W2, b2)
         return {"final": theta.numpy(), "history": hist.numpy()}
 
-    return {W1: w1, W2: w2, W3: w3, W4: w4}
+    return {ROSENBROCK_ADAM: rosenbrock_adam, GRID_SGD_MOMENTUM: grid_sgd_momentum, LOGREG_MINIBATCH: logreg_minibatch,
+            MLP_MINIBATCH: mlp_minibatch}
 
 
 _TORCH = None
@@ -390,6 +391,14 @@ def torch_info():
 _JAX_COMPILED: dict = {}
 
 
+def _mix64(z):
+    """SplitMix64's output function on uint64 arrays (NumPy or JAX)."""
+    s1, s2, s3 = SPLITMIX_SHIFTS
+    z = (z ^ (z >> s1)) * np.uint64(SPLITMIX_M1)
+    z = (z ^ (z >> s2)) * np.uint64(SPLITMIX_M2)
+    return z ^ (z >> s3)
+
+
 def _jax_plan(workload, inp):
     """``[(cache key, builder of the jitted function, args, selector)]``."""
     import jax
@@ -398,7 +407,7 @@ def _jax_plan(workload, inp):
     import jax.numpy as jnp
     from jax import lax
 
-    if workload == W1:
+    if workload == ROSENBROCK_ADAM:
         b1, b2, eps = inp["beta1"], inp["beta2"], inp["eps"]
 
         def single(p0, ss, b2s):
@@ -421,11 +430,11 @@ def _jax_plan(workload, inp):
             return jnp.stack([c[0], c[1]]), hist
 
         ss, b2s = adam_step_scalars(inp["T"], inp["lr"], b1, b2)
-        key = (W1, inp["x0"].shape, inp["T"], b1, b2, eps)
+        key = (ROSENBROCK_ADAM, inp["x0"].shape, inp["T"], b1, b2, eps)
         return [(key, lambda: jax.jit(jax.vmap(single, in_axes=(0, None, None))), (inp["x0"], ss, b2s),
                  slice(None))]
 
-    if workload == W2:
+    if workload == GRID_SGD_MOMENTUM:
         T = inp["T"]
 
         def make(k):
@@ -448,16 +457,11 @@ def _jax_plan(workload, inp):
         plan = []
         for k, sel in objective_groups(inp["obj"]):
             args = (np.ascontiguousarray(inp["x0"][sel]), inp["lr"][sel], inp["momentum"][sel])
-            plan.append(((W2, k, args[0].shape, T), (lambda k=k: make(k)), args, sel))
+            plan.append(((GRID_SGD_MOMENTUM, k, args[0].shape, T), (lambda k=k: make(k)), args, sel))
         return plan
 
-    if workload == W3:
+    if workload == LOGREG_MINIBATCH:
         mu, B, T, rec = inp["momentum"], inp["B"], inp["T"], inp["record_every"]
-
-        def mix64(z):
-            z = (z ^ (z >> 30)) * np.uint64(SPLITMIX_M1)
-            z = (z ^ (z >> 27)) * np.uint64(SPLITMIX_M2)
-            return z ^ (z >> 31)
 
         def full_loss(X, y, w):
             z = X @ w
@@ -470,7 +474,7 @@ def _jax_plan(workload, inp):
 
             def step(c, t):
                 w, buf = c
-                u = mix64(seed + (t.astype(jnp.uint64) * np.uint64(B) + j1) * np.uint64(SPLITMIX_GAMMA))
+                u = _mix64(seed + (t.astype(jnp.uint64) * np.uint64(B) + j1) * np.uint64(SPLITMIX_GAMMA))
                 idx = (((u >> 32) * np.uint64(N)) >> 32).astype(jnp.int64)
                 Xb = X[idx]
                 s = 1.0 / (1.0 + jnp.exp(-(Xb @ w)))
@@ -486,19 +490,14 @@ def _jax_plan(workload, inp):
             c, losses = lax.scan(chunk, (w0, jnp.zeros_like(w0)), jnp.arange(T // rec))
             return c[0], jnp.concatenate([losses, full_loss(X, y, c[0])[None]])
 
-        key = (W3, inp["w0"].shape, inp["X"].shape, mu, B, T, rec)
+        key = (LOGREG_MINIBATCH, inp["w0"].shape, inp["X"].shape, mu, B, T, rec)
         args = (inp["w0"], inp["lr"], inp["seed"], inp["X"], inp["y"])
         return [(key, lambda: jax.jit(jax.vmap(single, in_axes=(0, 0, 0, None, None))), args, slice(None))]
 
-    if workload == W4:
+    if workload == MLP_MINIBATCH:
         mu, B, T, rec = inp["momentum"], inp["B"], inp["T"], inp["record_every"]
         d, h, K = inp["X"].shape[1], inp["width"], inp["n_classes"]
         o1, o2, o3 = h * d, h * d + h, h * d + h + K * h
-
-        def mix64(z):
-            z = (z ^ (z >> 30)) * np.uint64(SPLITMIX_M1)
-            z = (z ^ (z >> 27)) * np.uint64(SPLITMIX_M2)
-            return z ^ (z >> 31)
 
         def unpack(th):
             return th[:o1].reshape(h, d), th[o1:o2], th[o2:o3].reshape(K, h), th[o3:]
@@ -517,7 +516,7 @@ def _jax_plan(workload, inp):
 
             def step(c, t):
                 th, buf = c
-                u = mix64(seed + (t.astype(jnp.uint64) * np.uint64(B) + j1) * np.uint64(SPLITMIX_GAMMA))
+                u = _mix64(seed + (t.astype(jnp.uint64) * np.uint64(B) + j1) * np.uint64(SPLITMIX_GAMMA))
                 idx = (((u >> 32) * np.uint64(N)) >> 32).astype(jnp.int64)
                 Xb = X[idx]
                 W1, b1, W2, b2 = unpack(th)
@@ -540,7 +539,7 @@ def _jax_plan(workload, inp):
 
         yi = inp["y"].astype(np.int64)
         onehot = (yi[:, None] == np.arange(K)[None, :]).astype(np.float64)
-        key = (W4, inp["theta0"].shape, inp["X"].shape, h, K, mu, B, T, rec)
+        key = (MLP_MINIBATCH, inp["theta0"].shape, inp["X"].shape, h, K, mu, B, T, rec)
         args = (inp["theta0"], inp["lr"], inp["seed"], inp["X"], yi, onehot)
         return [(key, lambda: jax.jit(jax.vmap(single, in_axes=(0, 0, 0, None, None, None))), args, slice(None))]
     raise KeyError(workload)

@@ -21,18 +21,18 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from . import kernels
-from ._jit import jit
-from ._process import usable_cores
-from .objectives import Problem
-from .optimizers import Optimizer
+from .._process import usable_cores
+from ..objectives import Problem
+from ..optimizers import Optimizer
+from . import compiling, drivers
+from .blocks import HUGE_PAGE, LANES, MAX_LANE_DIM, make_blocks, region_chunks, row_groups
 
-STATUS = ("unconverged", "converged", "diverged", "escaped")
 DIVERGENCE_FACTOR = 1e8  # f - f* above 1e8 * max(f0 - f*, 1) counts as diverged
 
 
@@ -86,55 +86,26 @@ class GroupResult:
     grad_norm_final: np.ndarray
     steps_run: np.ndarray
     n_logged: np.ndarray
-    status: np.ndarray  # int8 index into STATUS
+    status: np.ndarray  # int8 status code (optbench._codes)
     target_steps: np.ndarray  # (R, n_targets), -1 where never reached
     converged_step: np.ndarray
     extra: dict = field(default_factory=dict)
 
-
-@jit
-def _segments(hp):
-    """Runs of equal consecutive rows: (first row of each run, run index of
-    each row); ``!=`` as NumPy's (NaN differs from itself)."""
-    R, H = hp.shape
-    heads = np.empty(R, np.int64)
-    seg = np.empty(R, np.int64)
-    n = 0
-    for r in range(R):
-        new = r == 0
-        if not new:
-            for j in range(H):
-                if hp[r, j] != hp[r - 1, j]:
-                    new = True
-                    break
-        if new:
-            heads[n] = r
-            n += 1
-        seg[r] = n - 1
-    return heads[:n], seg
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a driver fills, by name (its parameters of the same names)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
 
 
-def row_groups(hp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(hp, axis=0, return_inverse=True)``, in O(R) for the usual
-    case of equal rows next to each other (sweep order): np.unique over
-    rows sorts them all (~3 ms for 4096 rows).  The scan is compiled and the
-    few distinct runs are sorted with lexsort (np.unique over rows goes
-    through structured dtypes): 0.02 instead of 0.2 ms for W2's 12288 rows,
-    four times per W2 call."""
-    R = hp.shape[0]
-    if R == 0:
-        return hp[:0], np.zeros(0, np.int64)
-    hp = np.ascontiguousarray(hp, dtype=np.float64)
-    head_rows, seg = _segments(hp)
-    heads = hp[head_rows]
-    order = np.lexsort(heads.T[::-1])  # lexicographic, as np.unique(axis=0)
-    srt = heads[order]
-    first = np.empty(srt.shape[0], bool)
-    first[0] = True
-    first[1:] = np.any(srt[1:] != srt[:-1], axis=1)
-    inv_heads = np.empty(heads.shape[0], np.int64)
-    inv_heads[order] = np.cumsum(first) - 1
-    return srt[first], inv_heads[seg]
+@dataclass
+class PreparedGroup:
+    """One group, checked and allocated, ready to run."""
+
+    result: GroupResult
+    tasks: list[tuple[Callable, tuple]]  # calls fn(*args) that together fill the result
+    done: Callable[[], None] | None  # to call once every task has run
+    threads: int
+    kernel: Callable  # the compiled driver the tasks call ...
+    kernel_args: tuple  # ... and the arguments it is compiled for
 
 
 def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +117,6 @@ def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndar
     return np.ascontiguousarray(table), inverse
 
 
-# runs per block of the lane driver: 8 measured slower on AVX-512 and AVX2;
-# 32 gained 2-7% on W1/W2 with the state in memory (Zen 1) and ranged from
-# -12% to +12% by pair with it in registers (Zen 5), so 16 stays
-LANES = 16
-MAX_LANE_DIM = 8  # above this fg's loops over coordinates are not unrolled: one run at a time
-
-
 def lane_eligible(problem: Problem, optimizer: Optimizer, noise: np.ndarray | None = None) -> bool:
     """Whether the vectorised lane driver can run this group: an analytic
     objective of small dimension, an elementwise optimizer, no gradient
@@ -161,32 +125,7 @@ def lane_eligible(problem: Problem, optimizer: Optimizer, noise: np.ndarray | No
             and (noise is None or not np.any(noise)))
 
 
-def make_blocks(inverse: np.ndarray, lanes: int) -> np.ndarray:
-    """(n_blocks, lanes) run indices, each block's runs sharing one
-    hyperparameter row (``inverse``, the row of each run), in run order
-    within a row; -1 pads the last block of a row.  Vectorised: a Python
-    loop over rows cost ~0.3 ms per call for W2's 64 rows."""
-    R = inverse.shape[0]
-    if R == 0:
-        return np.zeros((0, lanes), np.int64)
-    if np.all(inverse[1:] >= inverse[:-1]):
-        order, inv_sorted = np.arange(R), inverse
-    else:
-        order = np.argsort(inverse, kind="stable")
-        inv_sorted = inverse[order]
-    change = np.flatnonzero(inv_sorted[1:] != inv_sorted[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    sizes = np.diff(np.append(starts, R))
-    counts = -(-sizes // lanes)  # blocks per row
-    first = np.cumsum(counts) - counts  # first block of each row
-    row = np.repeat(np.arange(starts.size), sizes)  # row of each sorted run
-    slot = first[row] * lanes + (np.arange(R) - starts[row])
-    blocks = np.full(int(counts.sum()) * lanes, -1, np.int64)
-    blocks[slot] = order
-    return blocks.reshape(-1, lanes)
-
-
-def _prepare(
+def prepare_group(
     problem: Problem,
     optimizer: Optimizer,
     x0: np.ndarray,
@@ -208,12 +147,9 @@ def _prepare(
     driver: str = "auto",
     out_curve_f: np.ndarray | None = None,
     out_x_final: np.ndarray | None = None,
-) -> tuple:
-    """Check the arguments of one group and allocate its result (see
-    :func:`run_group`); returns ``(result, tasks, done, threads, kernel)``:
-    the calls ``fn(*args)`` that fill the result, ``done()`` (or None) to
-    call once they all have, the thread count, and ``kernel``, the compiled
-    driver and arguments it is called with, ``(dispatcher, args)``."""
+) -> PreparedGroup:
+    """Check the arguments of one group (see :func:`run_group`), allocate
+    its result and list the kernel calls that fill it."""
     x0 = np.ascontiguousarray(x0, dtype=np.float64)
     hp = np.ascontiguousarray(hp, dtype=np.float64)
     R, dim = x0.shape
@@ -268,35 +204,33 @@ def _prepare(
         converged_step=np.full(R, -1, np.int64),
     )
     threads = default_threads() if threads is None else max(1, int(threads))
+    # the arguments every driver takes, by the names of its parameters
+    common = dict(x0=x0, hp=hp, sched_idx=sched_idx, sched=sched, args=problem.args, steps=steps,
+                  log_every=log_every, f_star=float(problem.f_star), targets=targets, grad_tol=float(grad_tol),
+                  div_factor=float(divergence_factor), f_escape=escape_value(problem), **out.arrays())
     if use_lanes:
-        tasks = _lane_tasks(problem, optimizer, x0, hp, sched, sched_idx, out, steps=steps, log_every=log_every,
-                            targets=targets, grad_tol=grad_tol, divergence_factor=divergence_factor,
-                            threads=threads, chunk=chunk)
+        fn, args, calls = _lane_call(problem, optimizer, sched_idx, common, threads=threads, chunk=chunk)
         done = (lambda: on_chunk(R)) if on_chunk is not None else None
-        return out, tasks, done, threads, tasks[0]
-    all_rows = problem.all_rows() if problem.batched else np.zeros(0, np.int64)
-    fn = kernels.driver(problem.objective, optimizer)
-    keys = np.zeros(R, np.uint64) if keys is None else keys
-    noise = np.zeros(R) if noise is None else noise
-    batch = np.zeros(R, np.int64) if batch is None else batch
+        return PreparedGroup(out, [(fn, args)] * calls, done, threads, fn, args)
+    fn = drivers.driver(problem.objective, optimizer)
+    inputs = dict(common, keys=np.zeros(R, np.uint64) if keys is None else keys,
+                  noise=np.zeros(R) if noise is None else noise,
+                  batch=np.zeros(R, np.int64) if batch is None else batch,
+                  all_rows=problem.all_rows() if problem.batched else np.zeros(0, np.int64))
 
-    rest = (x0, hp, sched_idx, sched, keys, noise, batch, problem.args, all_rows,
-            steps, log_every, float(problem.f_star), targets, float(grad_tol),
-            float(divergence_factor), escape_value(problem),
-            out.curve_f, out.curve_g, out.curve_x, out.x_final, out.f_final, out.f_best,
-            out.grad_norm_final, out.steps_run, out.n_logged, out.status, out.target_steps,
-            out.converged_step)
-
-    def work(lo, hi):
-        fn(lo, hi, *rest)
+    def work(n_runs, args):
+        fn(*args)
         if on_chunk is not None:
-            on_chunk(hi - lo)
+            on_chunk(n_runs)
 
     if chunk is None:
         # enough chunks to balance load (runs that diverge early are cheap)
         chunk = max(1, min(1024, -(-R // (threads * 8))))
-    tasks = [(work, (lo, min(R, lo + chunk))) for lo in range(0, R, chunk)]
-    return out, tasks, None, threads, (fn, (0, R, *rest))
+    tasks = []
+    for lo in range(0, R, chunk):
+        hi = min(R, lo + chunk)
+        tasks.append((work, (hi - lo, drivers.call_args(fn, dict(inputs, lo=lo, hi=hi)))))
+    return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)))
 
 
 def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.ndarray, **kw) -> GroupResult:
@@ -319,7 +253,7 @@ def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.nda
     return run_groups([dict(problem=problem, optimizer=optimizer, x0=x0, hp=hp, **kw)])[0]
 
 
-run_group.__signature__ = inspect.signature(_prepare).replace(return_annotation=GroupResult)
+run_group.__signature__ = inspect.signature(prepare_group).replace(return_annotation=GroupResult)
 
 
 def run_groups(groups) -> list[GroupResult]:
@@ -337,27 +271,26 @@ def run_groups(groups) -> list[GroupResult]:
     run to their end (a KeyboardInterrupt is not held back)."""
     results, prepared, error = [], [], None
     for kw in groups:
-        kw = dict(kw)
         try:
-            prepared.append(_prepare(kw.pop("problem"), kw.pop("optimizer"), kw.pop("x0"), kw.pop("hp"), **kw))
+            prepared.append(prepare_group(**kw))
         except Exception as e:  # noqa: BLE001 -- raised below, after the groups before it
             error = e
             break
     if len(prepared) > 1:
         # kernels not compiled yet compile side by side in processes, one per thread
-        kernels.compile_missing([p[4] for p in prepared], max(p[3] for p in prepared))
+        compiling.compile_missing([(p.kernel, p.kernel_args) for p in prepared], max(p.threads for p in prepared))
     pending = []
     try:
-        for out, tasks, done, threads, _ in prepared:
-            results.append(out)
-            if threads == 1 or len(tasks) == 1:
-                for fn, args in tasks:
+        for p in prepared:
+            results.append(p.result)
+            if p.threads == 1 or len(p.tasks) == 1:
+                for fn, args in p.tasks:
                     fn(*args)
-                if done is not None:
-                    done()
+                if p.done is not None:
+                    p.done()
             else:
-                pool = _pool(threads)
-                pending.append(([pool.submit(fn, *args) for fn, args in tasks], done))
+                pool = _pool(p.threads)
+                pending.append(([pool.submit(fn, *args) for fn, args in p.tasks], p.done))
     finally:
         # wait for everything submitted (the caller's arrays are written by it) before raising
         errors = []
@@ -381,99 +314,40 @@ def compile_kernels(groups) -> int:
     ``groups`` (dicts of :func:`run_group`'s keyword arguments; a run or
     two per group is enough: the drivers depend on the arguments' types,
     not their sizes), the missing ones side by side in processes
-    (:func:`optbench.kernels.compile_missing`).  Returns the number
-    compiled in other processes."""
-    prepared = []
-    for kw in groups:
-        kw = dict(kw)
-        prepared.append(_prepare(kw.pop("problem"), kw.pop("optimizer"), kw.pop("x0"), kw.pop("hp"), **kw))
+    (:func:`optbench.engine.compiling.compile_missing`).  Returns the
+    number compiled in other processes."""
+    prepared = [prepare_group(**kw) for kw in groups]
     if not prepared:
         return 0
-    n = kernels.compile_missing([p[4] for p in prepared], max(p[3] for p in prepared))
-    for *_, (fn, args) in prepared:  # load (or compile) the rest here
-        fn.compile(kernels.signature(fn, args))
+    n = compiling.compile_missing([(p.kernel, p.kernel_args) for p in prepared], max(p.threads for p in prepared))
+    for p in prepared:  # load (or compile) the rest here
+        p.kernel.compile(compiling.signature(p.kernel, p.kernel_args))
     return n
 
 
-HUGE_PAGE = 2 << 20  # bytes of curve rows per chunk at most (one transparent huge page)
-
-
-def guided_chunks(n_blocks: int, threads: int, max_blocks: int | None = None) -> np.ndarray:
-    """Chunk boundaries (``starts[j]`` to ``starts[j + 1]``) for threads
-    taking chunks in turn: each chunk is the remaining blocks over
-    2 x threads, at most ``max_blocks``, down to one block.  Contiguous
-    chunks keep each thread on its own rows of the (freshly allocated)
-    curve arrays -- with one block per fetch both threads fault in the same
-    huge pages (W1 in fresh processes: 30-50 ms of sys time per call,
-    median 31-36 ms against 23) -- and the single blocks at the end balance
-    load (runs that stop early make blocks cheap).  The cap (the lane
-    driver's: a huge page of curve rows) bounds what a thread that runs
-    slowly holds: on this shared VM one of two threads sometimes runs ~9x
-    slower for a whole process, and with a first chunk of 1/4 of W1's
-    blocks for the other thread, the slow one's 3/16 took twice the time
-    of all the rest (28 ms calls against 10)."""
-    cap = n_blocks if max_blocks is None else max(1, int(max_blocks))
-    starts = [0]
-    lo = 0
-    while lo < n_blocks:
-        lo = min(n_blocks, lo + min(cap, max(1, (n_blocks - lo) // (2 * threads))))
-        starts.append(lo)
-    return np.asarray(starts, dtype=np.int64)
-
-
-def region_chunks(n_blocks: int, calls: int, max_blocks: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The lane driver's work plan for ``calls`` concurrent calls: the blocks
-    cut into one contiguous region per call, each region into guided chunks
-    (:func:`guided_chunks`).  Returns ``(starts, counter)``: chunk j is
-    blocks ``starts[j]`` to ``starts[j + 1]``; ``counter`` (int64, updated by
-    atomic adds in the kernel) is ``[next call id, next chunk of each region
-    ..., end chunk of each region ...]``.  Call i works through region i in
-    order, then takes what is left of regions i + 1, i + 2, ... chunk by
-    chunk, so load still balances dynamically.
-
-    Why regions: with one sequence of chunks taken in turn, the two threads
-    always worked on neighbouring chunks of the freshly allocated curve
-    array, and a chunk boundary almost never falls on a huge-page boundary,
-    so both threads faulted in the same 2 MiB pages (one waits while the
-    other zeroes it) at every boundary.  With a region each they meet once,
-    at the end.  W2 on 2 threads: 18.3 -> 15.8 ms with the curve in fresh
-    memory, unchanged with it already faulted in (Intel, medians of 21,
-    alternating; c_omp 14.7 ms).  Which call takes which block never
-    changes a number: each block is computed the same wherever it runs."""
-    regions = max(1, min(int(calls), n_blocks))
-    bounds = [n_blocks * i // regions for i in range(regions + 1)]
-    starts, first = [0], []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        first.append(len(starts) - 1)
-        starts.extend(int(s) + lo for s in guided_chunks(hi - lo, calls, max_blocks)[1:])
-    ends = first[1:] + [len(starts) - 1]
-    return np.asarray(starts, dtype=np.int64), np.asarray([0, *first, *ends], dtype=np.int64)
-
-
-def _lane_tasks(problem, optimizer, x0, hp, sched, sched_idx, out: GroupResult, *, steps, log_every, targets,
-                grad_tol, divergence_factor, threads, chunk) -> list:
-    """Blocks of LANES runs (one hyperparameter row each), shared out between
-    ``threads`` calls of the nogil lane driver: each call works through its
-    own region of blocks, then helps with the others' (:func:`region_chunks`;
-    with ``chunk``, one region of ``chunk`` runs at a time), taking chunks
-    from counters (atomic adds inside the kernel), so load balances
-    dynamically with one dispatch per thread."""
+def _lane_call(problem: Problem, optimizer: Optimizer, sched_idx: np.ndarray, common: dict, *, threads: int,
+               chunk: int | None) -> tuple[Callable, tuple, int]:
+    """The lane driver, its arguments and how many concurrent calls of it
+    run the group: blocks of LANES runs (one hyperparameter row each),
+    shared out between ``threads`` calls of the nogil driver: each call
+    works through its own region of blocks, then helps with the others'
+    (:func:`~optbench.engine.blocks.region_chunks`; with ``chunk``, one
+    region of ``chunk`` runs at a time), taking chunks from counters
+    (atomic adds inside the kernel), so load balances dynamically with one
+    dispatch per thread."""
     blocks = make_blocks(sched_idx, LANES)
-    f_escape = escape_value(problem)
-    fn = kernels.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=f_escape > -np.inf)
+    fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=common["f_escape"] > -np.inf)
     nb = blocks.shape[0]
     calls = min(threads, max(1, nb))
     if chunk is None:
-        block_bytes = LANES * out.curve_f.shape[1] * out.curve_f.itemsize
+        curve_f = common["curve_f"]
+        block_bytes = LANES * curve_f.shape[1] * curve_f.itemsize
         starts, counter = region_chunks(nb, calls, HUGE_PAGE // max(1, block_bytes))
     else:  # ``chunk`` counts runs, as for the scalar driver
         starts = np.append(np.arange(0, nb, max(1, -(-int(chunk) // LANES)), dtype=np.int64), nb)
         counter = np.array([0, 0, starts.size - 1], dtype=np.int64)
-    args = (counter, starts, blocks, x0, hp, sched_idx, sched, problem.args, steps, log_every,
-            float(problem.f_star), targets, float(grad_tol), float(divergence_factor), f_escape,
-            out.curve_f, out.curve_g, out.curve_x, out.x_final, out.f_final, out.f_best,
-            out.grad_norm_final, out.steps_run, out.n_logged, out.status, out.target_steps, out.converged_step)
-    return [(fn, args)] * calls  # each call takes chunks until none are left
+    args = drivers.call_args(fn, dict(common, counter=counter, starts=starts, blk_runs=blocks))
+    return fn, args, calls  # each call takes chunks until none are left
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

@@ -6,26 +6,27 @@ compiled function on disk only when that function lives in a real file.
 Passing ``fg`` and ``step`` as dispatcher arguments compiles per pair but
 never hits the disk cache; first-class function types cache but cost about
 twice as much per step; one kernel with a switch over optimizers is slower
-still.  So for each pair we write a small module (``_driver_template.py``
+still.  So for each pair we write a small module (``_scalar_template.py``
 with its import lines filled in) into the kernel cache folder and import it.
 
-Two templates: ``_driver_template.py`` runs one run at a time (any
+Two templates: ``_scalar_template.py`` runs one run at a time (any
 objective, any optimizer); ``_lane_template.py`` steps blocks of K runs that
 share a hyperparameter row in lock-step, with the dimension and K as
 compile-time constants, so LLVM vectorises across runs (analytic objectives
 of small dimension, elementwise optimizers: see :mod:`optbench.engine`).
 
 The file name carries a digest of everything the compiled code depends on
-(the template, the objective's and the optimizer's module sources, the
-optbench and Numba versions), because Numba's cache only checks the
-timestamp of the file that holds the driver, not of the functions it calls.
-A change anywhere in those sources gives a new file and a fresh compile.
+(:func:`optbench.engine.sources.kernel_digest`), because Numba's cache only
+checks the timestamp of the file that holds the driver, not of the functions
+it calls.  A change anywhere in those sources gives a new file and a fresh
+compile.
 
 The cache folder is ``$OPTBENCH_CACHE_DIR`` or ``~/.cache/optbench``.
 """
 from __future__ import annotations
 
-import hashlib
+import functools
+import importlib
 import importlib.util
 import inspect
 import os
@@ -33,14 +34,32 @@ import sys
 import threading
 from pathlib import Path
 
-import numba
+from .. import objectives, optimizers
+from ..objectives import Objective
+from ..optimizers import Optimizer
+from .sources import kernel_digest
 
-from . import __version__
-from .objectives import Objective
-from .optimizers import Optimizer
-
-TEMPLATE_PATH = Path(__file__).with_name("_driver_template.py")
+TEMPLATE_PATH = Path(__file__).with_name("_scalar_template.py")
 LANE_TEMPLATE_PATH = Path(__file__).with_name("_lane_template.py")
+
+
+@functools.cache
+def parameters(fn) -> tuple[str, ...]:
+    """The parameter names of a compiled driver (of its Python function)."""
+    return tuple(inspect.signature(getattr(fn, "py_func", fn)).parameters)
+
+
+def call_args(fn, values: dict) -> tuple:
+    """``fn``'s arguments in the order of its parameters, taken from
+    ``values`` by name: the order lives in the driver's ``def`` alone, so no
+    caller can pass two arrays in each other's place."""
+    names = parameters(fn)
+    missing = [n for n in names if n not in values]
+    unused = sorted(set(values) - set(names))
+    if missing or unused:
+        raise TypeError(f"{getattr(fn, '__name__', fn)}: missing arguments {missing}, unknown ones {unused}")
+    return tuple(values[n] for n in names)
+
 
 def _adapters(objective: Objective) -> str:
     """full_fg / rows_fg with the objective's extra arguments spelled out:
@@ -193,30 +212,8 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
-def _package_sources() -> list[str]:
-    """Every objective and optimizer source: inlined helpers (lerp ...) may
-    live in another module than the registered function."""
-    root = Path(__file__).parent
-    files = sorted([*root.joinpath("objectives").glob("*.py"), *root.joinpath("optimizers").glob("*.py")])
-    return [f.read_text() for f in files]
-
-
 def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
-    h = hashlib.sha256()
-    for part in (
-        source,
-        _module_source(objective.fg),
-        _module_source(optimizer.step),
-        *_package_sources(),
-        Path(__file__).with_name("_jit.py").read_text(),
-        Path(__file__).with_name("_views.py").read_text(),
-        __version__,
-        numba.__version__,
-        sys.version,
-    ):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+    return kernel_digest(source, _module_source(objective.fg), _module_source(optimizer.step))
 
 
 def driver(objective: Objective, optimizer: Optimizer):
@@ -293,18 +290,19 @@ def _names(objective: Objective, optimizer: Optimizer) -> tuple:
             getattr(optimizer.step, "py_func", optimizer.step).__module__, optimizer.name)
 
 
+def recipe_of(fn) -> tuple | None:
+    """How another process builds the dispatcher ``fn`` (None: not one of ours)."""
+    return _recipes.get(id(fn))
+
+
 def add_recipe(fn, module: str, name: str) -> None:
-    """Let :func:`compile_missing` compile the cached dispatcher ``fn``,
+    """Let :func:`~optbench.engine.compiling.compile_missing` compile the cached dispatcher ``fn``,
     found as ``name`` in the importable module ``module``, in other processes."""
     _recipes[id(fn)] = ("function", module, name)
 
 
 def from_recipe(recipe: tuple):
-    """The dispatcher that ``_recipes`` describes, built in this process."""
-    import importlib
-
-    from . import objectives, optimizers
-
+    """The dispatcher that ``recipe`` (:func:`recipe_of`) describes, built in this process."""
     if recipe[0] == "function":
         return getattr(importlib.import_module(recipe[1]), recipe[2])
     kind, obj_module, obj_name, opt_module, opt_name, *rest = recipe
@@ -314,81 +312,3 @@ def from_recipe(recipe: tuple):
     if kind == "driver":
         return driver(objective, optimizer)
     return lane_driver(objective, optimizer, *rest)
-
-
-def signature(fn, args: tuple) -> tuple:
-    """The Numba types ``fn(*args)`` compiles for (as the dispatcher types a call)."""
-    return tuple(fn.typeof_pyval(a) for a in args)
-
-
-def on_disk(fn, sig: tuple) -> bool | None:
-    """Whether Numba's disk cache holds ``fn`` compiled for ``sig`` for this
-    CPU (its first call then loads it); None where Numba's cache internals
-    are not as expected (the caller then compiles nothing ahead)."""
-    try:
-        cache = fn._cache
-        key = cache._index_key(sig, fn.targetctx.codegen())
-        return key in cache._cache_file._load_index()
-    except Exception:  # noqa: BLE001 -- a Numba without these internals: treat as unknown
-        return None
-
-
-def compile_missing(calls, processes: int) -> int:
-    """Compile, before the calls are made, the kernels among ``calls`` (pairs
-    ``(dispatcher, args)``) that are neither loaded nor in the disk cache,
-    ``processes`` at a time: this process compiles one share and child
-    processes (``python -m optbench._compile_worker``) the others, each
-    writing Numba's disk cache, from which this process then loads them.
-
-    Numba compiles one function at a time per process (a global lock), and
-    a lane driver costs 7-9 s on a slow core (Zen 1), so the four of
-    ``problems/quick.toml`` took 32 s one after the other.  Drivers live in
-    separate modules, so the processes never write the same cache index.
-    A child that fails costs nothing but time: its kernels compile here, at
-    their first call.  Returns the number compiled in other processes."""
-    todo, seen = [], set()
-    for fn, args in calls:
-        recipe = _recipes.get(id(fn))
-        if recipe is None or fn.overloads or not getattr(fn, "_cache", None):
-            continue  # not ours, or compiled already (this or another signature: that one compiles lazily)
-        sig = signature(fn, args)
-        if (id(fn), sig) in seen or on_disk(fn, sig) is not False:
-            continue
-        seen.add((id(fn), sig))
-        todo.append((fn, sig, recipe))
-    processes = max(1, min(int(processes), len(todo), 8))
-    if processes < 2:
-        return 0
-    shares = [todo[k::processes] for k in range(processes)]
-    import pickle
-    import subprocess
-    import tempfile
-    import warnings
-
-    from ._process import child_env
-
-    env = child_env()
-    with tempfile.TemporaryDirectory(prefix="optbench-compile-") as tmp:
-        procs = []
-        for k, share in enumerate(shares[1:], 1):
-            job = Path(tmp) / f"{k}.pickle"
-            job.write_bytes(pickle.dumps([(recipe, sig) for _, sig, recipe in share]))
-            procs.append(subprocess.Popen([sys.executable, "-m", "optbench._compile_worker", str(job)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
-        try:
-            for fn, sig, _ in shares[0]:
-                fn.compile(sig)
-        except BaseException:
-            for proc in procs:  # Ctrl-C or an error here: the children's work is not wanted
-                proc.kill()
-            raise
-        finally:
-            failed = []
-            for proc in procs:
-                _, err = proc.communicate()
-                if proc.returncode != 0:
-                    failed.append((err.decode(errors="replace").strip().splitlines() or ["no output"])[-1])
-    if failed:
-        warnings.warn(f"optbench: compiling kernels in another process failed ({failed[0]}); "
-                      f"they compile here instead", RuntimeWarning, stacklevel=2)
-    return sum(len(s) for s in shares[1:])

@@ -30,7 +30,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from ._process import child_env, usable_cores
+from .._process import child_env, usable_cores
 
 WORKER = "optbench.report._worker"
 PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -130,7 +130,7 @@ class DrawingPool:
 
     def start(self, folder) -> None:
         """Have the helpers load the results folder ``folder`` and start
-        drawing its jobs (in the order of :func:`optbench.report.ordered_jobs`)
+        drawing its jobs (in the order of :func:`optbench.report.build.ordered_jobs`)
         now, while this process is still importing and loading what it needs
         to draw."""
         folder = str(Path(folder).resolve())

@@ -24,9 +24,9 @@ import json
 import logging
 from collections.abc import Callable
 
-from ._errors import SpecError
-from ._process import usable_cores
-from .storage import ChunkData, spec_digest
+from .._errors import SpecError
+from .._process import usable_cores
+from ..storage import ChunkData, spec_digest
 
 INSTALL_HINT = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
 
@@ -42,8 +42,8 @@ def _import_distributed():
 
 @functools.lru_cache(maxsize=4)
 def _prepared(spec_json: str, chunk_runs: int):
-    from .spec import load_spec
-    from .sweep import chunk_plan, plan
+    from ..grid import chunk_plan, plan
+    from ..spec import load_spec
 
     spec = load_spec(json.loads(spec_json))
     groups = plan(spec)
@@ -53,7 +53,7 @@ def _prepared(spec_json: str, chunk_runs: int):
 def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | None,
                workers_per_host: dict) -> ChunkData:
     """Compute one chunk in a Dask worker (plain data in, plain data out)."""
-    from .sweep import compute_chunk
+    from .chunk import compute_chunk
 
     spec, groups, chunks = _prepared(spec_json, chunk_runs)
     if threads is None:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._errors import SpecError
-from .objectives import OBJECTIVES, Objective, Problem
+from .._errors import SpecError
+from ._registry import OBJECTIVES, Objective, Problem
 
 CHECK_DIMS = (2, 5)
 H_SCALE = np.finfo(np.float64).eps ** (1.0 / 3.0)

@@ -1,62 +1,33 @@
-"""Results on disk: a folder of Parquet parts, one per finished chunk.
-
-Layout of ``<out>/<sweep name>/`` (``SCHEMA_VERSION`` 2)::
-
-    manifest.json            the spec, its digest, the chunk plan, state
-    runs.parquet/            part-000000.parquet, ...  one row per run
-    curves.parquet/          part-000000.parquet, ...  one row per logged step
-    chunks/000000.json       a chunk's record: its run ids, rows, file sizes
-                             and CRC-32s; written last, so it is the commit
+"""A results folder being written: atomic files, chunk records, the manifest, one writer.
 
 Every file is written to a hidden temporary name, flushed to disk and
 renamed into place, so a process killed at any moment leaves either a whole
 file or none.  A chunk counts as finished only when its record exists and
-its parts match the record; anything else is re-run on resume.  Reading a
-folder checks every part against its record and names the file that is
-missing, truncated or corrupt.
-
-``runs.parquet`` and ``curves.parquet`` are Parquet datasets (folders) with
-one schema across parts, so ``pandas.read_parquet(folder / "runs.parquet")``
-and other Parquet readers work on them directly; :func:`load` adds the
-checks and the categorical / nullable dtypes.
+its parts match the record; anything else is re-run on resume.  A lock file
+keeps a second writer out.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import platform
 import shutil
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._errors import ResultsError
-
-SCHEMA_VERSION = 2
-RUNS = "runs.parquet"
-CURVES = "curves.parquet"
-CHUNKS = "chunks"
-MANIFEST = "manifest.json"
-REPORT_FILES = ("report.html", "summary.md", "plots")
+from .._errors import ResultsError, SpecError
+from .schema import CHUNKS, CURVES, MANIFEST, RUNS, SCHEMA_VERSION, part_name, record_name
 
 
 def spec_digest(raw: dict) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def part_name(chunk: int) -> str:
-    return f"part-{chunk:06d}.parquet"
-
-
-def record_name(chunk: int) -> str:
-    return f"{chunk:06d}.json"
 
 
 @dataclass
@@ -251,154 +222,6 @@ def check_chunk(folder: Path, manifest: dict, chunk: int, verify: bool = True) -
     return record, None
 
 
-# ------------------------------------------------------------ reading
-
-
-RESUME_HINT = "run the same spec again with `optbench run` to resume (it re-runs only what is missing)"
-
-
-@dataclass
-class Results:
-    """A sweep's tables.  ``runs`` and ``curves`` are read on first use."""
-
-    path: Path | None
-    manifest: dict
-    records: dict = field(default_factory=dict, repr=False)  # chunk -> record (finished chunks)
-    _runs: pd.DataFrame | None = field(default=None, repr=False)
-    _curves: pd.DataFrame | None = field(default=None, repr=False)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.records) == len(self.manifest.get("chunks", []))
-
-    def _parts(self, sub: str, chunks=None) -> list[Path]:
-        chunks = sorted(self.records) if chunks is None else chunks
-        return [self.path / sub / part_name(c) for c in chunks]
-
-    @property
-    def runs(self) -> pd.DataFrame:
-        if self._runs is None:
-            self._runs = self.read_runs()
-        return self._runs
-
-    def read_runs(self, exclude=()) -> pd.DataFrame:
-        """The runs table without the columns ``exclude`` (read from disk
-        each call: e.g. without ``x_final`` when only summaries are needed)."""
-        if self.path is None:
-            raise ResultsError("these results have no folder on disk")
-        parts = self._parts(RUNS)
-        columns = None
-        if exclude and parts:
-            try:
-                names = pq.read_schema(parts[0]).names
-            except (OSError, pa.ArrowException, ValueError) as exc:
-                raise ResultsError(f"{parts[0]}: unreadable or corrupt parquet ({exc.__class__.__name__}: {exc}); "
-                                   f"{RESUME_HINT}") from None
-            columns = [c for c in names if c not in set(exclude)]
-        return finish_runs(_read_parts(parts, columns=columns), self.manifest)
-
-    @property
-    def curves(self) -> pd.DataFrame:
-        if self._curves is None:
-            if self.path is None:
-                raise ResultsError("these results have no folder on disk and no curves")
-            self._curves = _read_parts(self._parts(CURVES))
-        return self._curves
-
-    def curves_for(self, run_ids, columns=None, steps=None) -> pd.DataFrame:
-        """Curves of some runs only: reads just the parts holding them, and
-        pushes the run (and step) filter into the Parquet read."""
-        ids = sorted({int(i) for i in run_ids})
-        if self._curves is not None:
-            out = self._curves[self._curves["run_id"].isin(ids)]
-            if steps is not None:
-                out = out[out["step"].isin([int(s) for s in steps])]
-            return out if columns is None else out[columns]
-        chunks = self.chunks_of(ids)
-        filters = [("run_id", "in", ids)]
-        if steps is not None:
-            filters.append(("step", "in", [int(s) for s in steps]))
-        return _read_parts(self._parts(CURVES, chunks), columns=columns, filters=filters)
-
-    def chunks_of(self, run_ids) -> list[int]:
-        import numpy as np
-
-        plan = self.manifest["chunks"]
-        starts = np.array([c[0] for c in plan], dtype=np.int64)
-        ids = np.asarray(sorted(run_ids), dtype=np.int64)
-        if not len(ids):
-            return []
-        found = np.unique(np.searchsorted(starts, ids, side="right") - 1)
-        return [int(c) for c in found if c in self.records]
-
-    def __repr__(self) -> str:
-        done = f"{len(self.records)}/{len(self.manifest.get('chunks', []))} chunks"
-        return f"Results({str(self.path)!r}, runs={self.manifest.get('n_runs')}, {done})"
-
-
-def _read_parts(paths: list[Path], columns=None, filters=None) -> pd.DataFrame:
-    tables = []
-    for p in paths:
-        try:
-            tables.append(pq.read_table(p, columns=columns, filters=filters))
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            raise ResultsError(f"{p}: unreadable or corrupt parquet ({exc.__class__.__name__}: {exc}); "
-                               f"{RESUME_HINT}") from None
-    if not tables:
-        return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
-    table = pa.concat_tables(tables)
-    del tables
-    # columns are handed over one at a time: never two copies of the floats
-    return table.to_pandas(split_blocks=True, self_destruct=True)
-
-
-def finish_runs(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
-    """Categoricals for names (sorted categories, whatever the chunking)."""
-    if runs.empty:
-        return runs
-    for col in ("objective", "optimizer", "init_scheme", "status"):
-        if col in runs:
-            runs[col] = runs[col].astype("category")
-    for col in runs.columns:
-        if col.startswith("obj_") and (pd.api.types.is_string_dtype(runs[col]) or runs[col].dtype == object):
-            runs[col] = runs[col].astype("category")
-    return runs
-
-
-def load(path, *, partial: bool = False, verify: bool = True) -> Results:
-    """Read a results folder, checking the manifest and every part against
-    its chunk record (size and CRC-32 unless ``verify=False``).
-
-    An unfinished sweep is refused unless ``partial=True``, which reads the
-    chunks that finished."""
-    folder = Path(path)
-    manifest = read_manifest(folder)
-    records = {}
-    missing = 0
-    for chunk in range(len(manifest["chunks"])):
-        record, problem = check_chunk(folder, manifest, chunk, verify=verify)
-        if problem is None:
-            records[chunk] = record
-            continue
-        if manifest.get("state") == "complete" or (folder / CHUNKS / record_name(chunk)).exists():
-            raise ResultsError(f"{problem}; {RESUME_HINT}")
-        missing += 1
-    if missing and not partial:
-        raise ResultsError(
-            f"{folder}: the sweep is unfinished ({len(records)} of {len(manifest['chunks'])} chunks done); "
-            f"{RESUME_HINT}, or load(..., partial=True) to read what is done"
-        )
-    return Results(folder, manifest, records)
-
-
-def read_table(folder: Path, name: str, columns=None, filters=None) -> pd.DataFrame:
-    """A whole table of a finished results folder (with checks)."""
-    results = load(folder, verify=False)
-    if name == RUNS:
-        return results.runs if columns is None else results.runs[columns]
-    return _read_parts(results._parts(CURVES), columns=columns, filters=filters)
-
-
 def machine_info() -> dict:
     cpu = platform.processor()
     try:
@@ -418,5 +241,67 @@ def machine_info() -> dict:
     }
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+@contextlib.contextmanager
+def folder_lock(folder: Path):
+    """Refuse a second writer of the same results folder (a lock file holding
+    the writer's pid; a lock left by a dead process is taken over)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.parent / f".{folder.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise SpecError(f"{str(folder)!r} is being written by another optbench run (pid {pid}); "
+                                f"wait for it or choose another --out") from None
+            lock.unlink(missing_ok=True)  # stale: its writer is gone
+    else:
+        raise SpecError(f"cannot lock {str(folder)!r} ({lock} keeps reappearing)")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+CURVE_ROW_BYTES = 48  # on disk, zstd: run_id and step compress, five floats mostly do not
+RUN_ROW_BYTES = 400  # on disk per runs-table row, beyond x0 / x_final
+
+
+def _tree_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def check_disk(folder: Path, n_runs: int, n_log: int, mean_dim: float) -> None:
+    """Refuse a sweep of ``n_runs`` runs of ``n_log`` logged steps whose
+    tables would not fit on the disk of ``folder`` (what a folder being
+    resumed or replaced already holds counts as free)."""
+    need = n_runs * (RUN_ROW_BYTES + 16 * mean_dim + n_log * CURVE_ROW_BYTES)
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free + _tree_bytes(folder)
+    if need > 0.95 * free:
+        raise SpecError(
+            f"the sweep needs about {need / 2**30:.1f} GiB on disk ({n_runs:,} runs x {n_log:,} logged steps) "
+            f"but {free / 2**30:.1f} GiB are free under {str(probe)!r}; raise log_every, reduce the grid "
+            f"or choose another --out"
+        )

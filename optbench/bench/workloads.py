@@ -54,36 +54,36 @@ from __future__ import annotations
 
 import numpy as np
 
-W1 = "rosenbrock-adam"
-W2 = "grid-sgd-momentum"
-W3 = "logreg-minibatch"
-W4 = "mlp-minibatch"
-WORKLOADS = (W1, W2, W3, W4)
-PEER_HARNESS_WORKLOADS = (W1, W2, W3)  # those ../shared/peers defines too
-MINIBATCH_WORKLOADS = (W3, W4)  # per-run lr and seed; history logged every record_every
+from .._codes import SPLITMIX_GAMMA, SPLITMIX_M1, SPLITMIX_M2, SPLITMIX_SHIFTS
 
-W1_PARAMS = dict(R=4096, T=2000, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, seed=0)
-W2_PARAMS = dict(T=1000, n_init=64, seed=1,
+ROSENBROCK_ADAM = "rosenbrock-adam"
+GRID_SGD_MOMENTUM = "grid-sgd-momentum"
+LOGREG_MINIBATCH = "logreg-minibatch"
+MLP_MINIBATCH = "mlp-minibatch"
+WORKLOADS = (ROSENBROCK_ADAM, GRID_SGD_MOMENTUM, LOGREG_MINIBATCH, MLP_MINIBATCH)
+PEER_HARNESS_WORKLOADS = (ROSENBROCK_ADAM, GRID_SGD_MOMENTUM, LOGREG_MINIBATCH)  # those ../shared/peers defines too
+MINIBATCH_WORKLOADS = (LOGREG_MINIBATCH, MLP_MINIBATCH)  # per-run lr and seed; history logged every record_every
+
+ROSENBROCK_ADAM_PARAMS = dict(R=4096, T=2000, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, seed=0)
+GRID_SGD_MOMENTUM_PARAMS = dict(T=1000, n_init=64, seed=1,
                  lrs=tuple(np.logspace(-4, -1, 16).tolist()),
                  momenta=(0.0, 0.5, 0.9, 0.99),
                  objectives=("sphere", "rosenbrock", "himmelblau"))
-W3_PARAMS = dict(N=20000, d=32, seed=2, T=2000, B=128, momentum=0.9,
+LOGREG_MINIBATCH_PARAMS = dict(N=20000, d=32, seed=2, T=2000, B=128, momentum=0.9,
                  record_every=100, lrs=tuple(np.logspace(-3, 0, 8).tolist()),
                  n_seeds=8)
-W4_PARAMS = dict(N=2000, noise=0.1, data_seed=3, width=16, n_classes=2, activation="tanh",
+MLP_MINIBATCH_PARAMS = dict(N=2000, noise=0.1, data_seed=3, width=16, n_classes=2, activation="tanh",
                  init_seed=4, T=2000, B=32, momentum=0.9, record_every=100,
                  lrs=tuple(np.geomspace(0.005, 0.2, 8).tolist()), n_seeds=8)
 
 # Sizes of ``optbench bench --quick``: (runs, steps) per workload.  Runs are an
 # evenly strided subset of the full grid, so every objective / lr / momentum
 # of W2 stays represented.
-QUICK = {W1: (256, 200), W2: (768, 200), W3: (16, 200), W4: (16, 200)}
+QUICK = {ROSENBROCK_ADAM: (256, 200), GRID_SGD_MOMENTUM: (768, 200), LOGREG_MINIBATCH: (16, 200),
+         MLP_MINIBATCH: (16, 200)}
 
 OBJ_SPHERE, OBJ_ROSENBROCK, OBJ_HIMMELBLAU = 0, 1, 2
 
-SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
-SPLITMIX_M1 = 0xBF58476D1CE4E5B9
-SPLITMIX_M2 = 0x94D049BB133111EB
 
 
 # ------------------------------------------------------- canonical formulas
@@ -133,9 +133,10 @@ def splitmix_indices(seeds, t, B, N):
     k = np.arange(B, dtype=np.uint64) + np.uint64(t * B + 1)
     with np.errstate(over="ignore"):
         z = seeds[:, None] + k[None, :] * np.uint64(SPLITMIX_GAMMA)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(SPLITMIX_M1)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(SPLITMIX_M2)
-        z = z ^ (z >> np.uint64(31))
+        s1, s2, s3 = (np.uint64(s) for s in SPLITMIX_SHIFTS)
+        z = (z ^ (z >> s1)) * np.uint64(SPLITMIX_M1)
+        z = (z ^ (z >> s2)) * np.uint64(SPLITMIX_M2)
+        z = z ^ (z >> s3)
     return (((z >> np.uint64(32)) * np.uint64(N)) >> np.uint64(32)).astype(np.int64)
 
 
@@ -162,10 +163,10 @@ def _subset(n_total, runs):
     return np.unique(np.linspace(0, n_total - 1, runs).round().astype(np.int64))
 
 
-def w3_data():
+def logreg_data():
     """W3's data set ``(X, y)``: N x d standard normal features, labels drawn
     from a logistic model with ``w_true`` (all from ``default_rng(2)``)."""
-    p = W3_PARAMS
+    p = LOGREG_MINIBATCH_PARAMS
     rng = np.random.default_rng(p["seed"])
     X = rng.standard_normal((p["N"], p["d"]))
     w_true = rng.standard_normal(p["d"])
@@ -174,27 +175,27 @@ def w3_data():
     return X, y, w_true
 
 
-def w4_data():
+def mlp_data():
     """W4's data set ``(X, y)``: optbench's two moons (writable copies, y 0/1 float64)."""
-    from .objectives import data as D
+    from ..objectives import data as D
 
-    p = W4_PARAMS
+    p = MLP_MINIBATCH_PARAMS
     ds = D.moons(p["N"], p["noise"], p["data_seed"])
     return np.array(ds.X, dtype=np.float64), np.array(ds.y, dtype=np.float64)
 
 
-def w4_layers():
+def mlp_layers():
     """(fan_out, fan_in) of W4's affine layers, in packing order."""
-    p = W4_PARAMS
+    p = MLP_MINIBATCH_PARAMS
     return [(p["width"], 2), (p["n_classes"], p["width"])]
 
 
-def w4_theta0():
+def mlp_theta0():
     """W4's starting point (dim,): Xavier-uniform weights, layer by layer from
     ``default_rng(init_seed)``, biases 0 (as optbench's ``nn.init_points``
     with ``xavier_uniform`` and count 1)."""
-    layers = w4_layers()
-    rng = np.random.default_rng(W4_PARAMS["init_seed"])
+    layers = mlp_layers()
+    rng = np.random.default_rng(MLP_MINIBATCH_PARAMS["init_seed"])
     theta = np.zeros(sum(o * i + o for o, i in layers))
     off = 0
     for fan_out, fan_in in layers:
@@ -224,17 +225,17 @@ def make_inputs(name, runs=None, steps=None):
     ``runs`` keeps an evenly strided subset of the runs and ``steps`` shortens
     the trajectories; throughput stays comparable since it is per run-step.
     """
-    if name == W1:
-        p = W1_PARAMS
+    if name == ROSENBROCK_ADAM:
+        p = ROSENBROCK_ADAM_PARAMS
         x0 = np.random.default_rng(p["seed"]).uniform(low=(-2.0, -1.0), high=(2.0, 3.0), size=(p["R"], 2))
         sel = _subset(p["R"], runs)
         if sel is not None:
             x0 = x0[sel]
-        return dict(workload=W1, x0=np.ascontiguousarray(x0), T=int(steps or p["T"]),
+        return dict(workload=ROSENBROCK_ADAM, x0=np.ascontiguousarray(x0), T=int(steps or p["T"]),
                     lr=p["lr"], beta1=p["beta1"], beta2=p["beta2"], eps=p["eps"],
                     run_ids=np.arange(p["R"]) if sel is None else sel)
-    if name == W2:
-        p = W2_PARAMS
+    if name == GRID_SGD_MOMENTUM:
+        p = GRID_SGD_MOMENTUM_PARAMS
         inits = np.random.default_rng(p["seed"]).uniform(-4.0, 4.0, size=(p["n_init"], 2))
         obj, lr, mom, init = np.meshgrid(np.arange(3), np.asarray(p["lrs"]), np.asarray(p["momenta"]),
                                          np.arange(p["n_init"]), indexing="ij")
@@ -244,21 +245,21 @@ def make_inputs(name, runs=None, steps=None):
         sel = _subset(obj.size, runs)
         if sel is not None:
             obj, lr, mom, x0, ids = obj[sel], lr[sel], mom[sel], x0[sel], sel
-        return dict(workload=W2, x0=np.ascontiguousarray(x0), obj=obj, lr=np.ascontiguousarray(lr),
+        return dict(workload=GRID_SGD_MOMENTUM, x0=np.ascontiguousarray(x0), obj=obj, lr=np.ascontiguousarray(lr),
                     momentum=np.ascontiguousarray(mom), T=int(steps or p["T"]), run_ids=ids)
-    if name == W3:
-        p = W3_PARAMS
-        X, y, w_true = w3_data()
-        lr, seed, ids, T = _minibatch_runs(W3, p, runs, steps)
-        return dict(workload=W3, X=X, y=y, w_true=w_true, lr=lr, seed=seed, momentum=p["momentum"], B=p["B"],
-                    T=T, record_every=p["record_every"], w0=np.zeros((lr.size, p["d"])), run_ids=ids)
-    if name == W4:
-        p = W4_PARAMS
-        X, y = w4_data()
-        lr, seed, ids, T = _minibatch_runs(W4, p, runs, steps)
-        theta = w4_theta0()
+    if name == LOGREG_MINIBATCH:
+        p = LOGREG_MINIBATCH_PARAMS
+        X, y, w_true = logreg_data()
+        lr, seed, ids, T = _minibatch_runs(LOGREG_MINIBATCH, p, runs, steps)
+        return dict(workload=LOGREG_MINIBATCH, X=X, y=y, w_true=w_true, lr=lr, seed=seed, momentum=p["momentum"],
+                    B=p["B"], T=T, record_every=p["record_every"], w0=np.zeros((lr.size, p["d"])), run_ids=ids)
+    if name == MLP_MINIBATCH:
+        p = MLP_MINIBATCH_PARAMS
+        X, y = mlp_data()
+        lr, seed, ids, T = _minibatch_runs(MLP_MINIBATCH, p, runs, steps)
+        theta = mlp_theta0()
         theta0 = np.ascontiguousarray(np.broadcast_to(theta, (lr.size, theta.size)))  # one θ0 for every run
-        return dict(workload=W4, X=X, y=y, lr=lr, seed=seed, momentum=p["momentum"], B=p["B"], T=T,
+        return dict(workload=MLP_MINIBATCH, X=X, y=y, lr=lr, seed=seed, momentum=p["momentum"], B=p["B"], T=T,
                     record_every=p["record_every"], noise=p["noise"], data_seed=p["data_seed"], width=p["width"],
                     n_classes=p["n_classes"], activation=p["activation"], theta0=theta0, run_ids=ids)
     raise KeyError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
@@ -266,16 +267,16 @@ def make_inputs(name, runs=None, steps=None):
 
 def work_size(inputs):
     """``(runs, steps)``; throughput is runs * steps / seconds."""
-    R = len(inputs["x0"]) if inputs["workload"] in (W1, W2) else len(inputs["lr"])
+    R = len(inputs["x0"]) if inputs["workload"] in (ROSENBROCK_ADAM, GRID_SGD_MOMENTUM) else len(inputs["lr"])
     return int(R), int(inputs["T"])
 
 
 def expected_shapes(inputs):
     """``(final shape, history shape)`` of a correct output."""
     R, T = work_size(inputs)
-    if inputs["workload"] == W3:
+    if inputs["workload"] == LOGREG_MINIBATCH:
         return (R, inputs["X"].shape[1]), (R, T // inputs["record_every"] + 1)
-    if inputs["workload"] == W4:
+    if inputs["workload"] == MLP_MINIBATCH:
         return (R, inputs["theta0"].shape[1]), (R, T // inputs["record_every"] + 1)
     return (R, 2), (R, T)
 

@@ -1,9 +1,9 @@
 """Sweep driver for one (objective, optimizer) pair -- a code template.
 
-optbench.kernels substitutes the two marked import lines with the pair's
+optbench.engine.drivers substitutes the two marked import lines with the pair's
 objective and optimizer functions and writes the result to its kernel cache
 folder, so Numba compiles one specialized driver per pair (step and an
-analytic fg inlined, a data objective's fg called: see kernels._fill; no
+analytic fg inlined, a data objective's fg called: see drivers._fill; no
 function-pointer calls) and caches it on disk like any other module.
 Everything below the markers is shared by every pair.
 
@@ -16,6 +16,11 @@ import math
 
 import numpy as np
 
+from optbench._codes import CONVERGED as STATUS_CONVERGED
+from optbench._codes import DIVERGED as STATUS_DIVERGED
+from optbench._codes import ESCAPED as STATUS_ESCAPED
+from optbench._codes import SPLITMIX_GAMMA, SPLITMIX_M1, SPLITMIX_M2, SPLITMIX_SHIFTS
+from optbench._codes import UNCONVERGED as STATUS_UNCONVERGED
 from optbench._jit import jit
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
@@ -40,19 +45,14 @@ def rows_fg(x, g, rows, args):
 
 # @@ADAPTERS-END@@
 
-GAMMA = np.uint64(0x9E3779B97F4A7C15)
-M1 = np.uint64(0xBF58476D1CE4E5B9)
-M2 = np.uint64(0x94D049BB133111EB)
-S27 = np.uint64(27)
-S30 = np.uint64(30)
-S31 = np.uint64(31)
+GAMMA = np.uint64(SPLITMIX_GAMMA)
+M1 = np.uint64(SPLITMIX_M1)
+M2 = np.uint64(SPLITMIX_M2)
+S30 = np.uint64(SPLITMIX_SHIFTS[0])
+S27 = np.uint64(SPLITMIX_SHIFTS[1])
+S31 = np.uint64(SPLITMIX_SHIFTS[2])
 S32 = np.uint64(32)
 S11 = np.uint64(11)
-
-STATUS_UNCONVERGED = 0
-STATUS_CONVERGED = 1
-STATUS_DIVERGED = 2
-STATUS_ESCAPED = 3
 
 
 @jit(inline="always")
@@ -98,8 +98,8 @@ def draw_rows(rows, key, t, n_samples):
 @jit
 def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_rows,
               steps, log_every, f_star, targets, grad_tol, div_factor, f_escape,
-              curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
-              n_logged, status, target_steps, conv_step):
+              curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
+              n_logged, status, target_steps, converged_step):
     """Run runs lo..hi-1 of the group, filling the output rows of those runs.
 
     curve_g / curve_x have 0 columns when not recorded.  targets are sorted
@@ -224,8 +224,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
                 li += 1
             gn2 = np.nan
         f_final[r] = f
-        gn_final[r] = math.sqrt(gn2)
-        conv_step[r] = conv
+        grad_norm_final[r] = math.sqrt(gn2)
+        converged_step[r] = conv
         status[r] = st
         steps_run[r] = t
         n_logged[r] = li

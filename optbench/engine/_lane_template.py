@@ -1,6 +1,6 @@
 """Lane driver for one (objective, optimizer, dim, K) -- a code template.
 
-optbench.kernels (lane_driver) substitutes the marked lines (the pair's fg / step, DIM, K,
+optbench.engine.drivers (lane_driver) substitutes the marked lines (the pair's fg / step, DIM, K,
 STATE_SIZE, ESCAPE, REGISTERS, PREFETCH, the fg adapter) and writes the
 module into its cache folder, so Numba compiles one specialised driver per
 (pair, dim, K) and caches it.
@@ -14,7 +14,7 @@ lock-step.  Their state lives in one scratch vector S, dim-major:
     S[F_OFF + k]                    f of lane k at the current step
 
 Registers or memory (REGISTERS, chosen per CPU by
-kernels.lane_state_in_registers): every access to S in the step loop has
+drivers.lane_state_in_registers): every access to S in the step loop has
 a compile-time offset (lane loops of constant length K, vectorised and
 unrolled; the step on the whole flat block), so when S is a stack array
 (``stack1``) LLVM's late SROA promotes it to registers, as gcc keeps the C
@@ -59,25 +59,39 @@ fused driver ran 0.97x as fast as this one, with identical numbers.
 
 Per-lane bookkeeping: the event test (divergence / escape / next target)
 and the running best are computed branch-free in the same loop as f (so
-that loop still vectorises; the best alternates between two arrays, see
-eval_block); the history write is a loop over lanes.
+that loop still vectorises; the best goes from a copy to a second array,
+see eval_block); the history write is a loop over lanes.
 Everything rare (a lane stops, a target is reached, the end of a block,
 the gradient tolerance) sits behind one block-level flag.  A lane that
 stops is frozen: its outputs are written at the stop and never again; it
 keeps computing (results discarded) until the whole block has stopped.
 
-The numbers are those of the one-run-at-a-time driver (``_driver_template``)
+The numbers are those of the one-run-at-a-time driver (``_scalar_template``)
 bit for bit, field by field: the same operations in the same order per run
 (tests/test_lanes.py).  Views into S are built by the intrinsics of
-:mod:`optbench._views` (compile-time shapes and strides, no reference
+:mod:`optbench.engine._views` (compile-time shapes and strides, no reference
 counting), not by slicing, which would hide the shapes from LLVM.
 """
 import math
 
 import numpy as np
 
+from optbench._codes import CONVERGED as STATUS_CONVERGED
+from optbench._codes import DIVERGED as STATUS_DIVERGED
+from optbench._codes import ESCAPED as STATUS_ESCAPED
+from optbench._codes import UNCONVERGED as STATUS_UNCONVERGED
 from optbench._jit import jit
-from optbench._views import contig1, contig2, copy_block, fetch_add, prefetch_w, stack1, stack2, stack2i, strided1
+from optbench.engine._views import (
+    contig1,
+    contig2,
+    copy_block,
+    fetch_add,
+    prefetch_w,
+    stack1,
+    stack2,
+    stack2i,
+    strided1,
+)
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
 
@@ -97,7 +111,7 @@ S_SIZE = F_OFF + K
 NS1 = max(STATE_SIZE, 1)
 
 # per-lane float rows (array LF of shape (4, K)) and int rows (LI, (4, K));
-# the best f of each lane is in one of two arrays of K (see eval_block)
+# the best f of each lane is in arrays of K (see eval_block)
 HI, LO, TVAL, GN2 = 0, 1, 2, 3
 RUN, ACT, NEXT_T, CONV = 0, 1, 2, 3
 
@@ -110,21 +124,17 @@ def lane_fg(S, k, args):
 
 # @@ADAPTERS-END@@
 
-STATUS_UNCONVERGED = 0
-STATUS_CONVERGED = 1
-STATUS_DIVERGED = 2
-STATUS_ESCAPED = 3
 
 
 @jit(inline="always")
 def eval_block(S, args, LF, LI, f_star, best_in, best):
     """f, g of every lane; returns whether an active lane has an event.
 
-    The running best goes from ``best_in`` to ``best``, two arrays taken in
-    turn: a store of ``min(b[k], f)`` back to where b[k] was loaded is
-    turned by LLVM's X86 back end into a masked store (``vmaskmovpd``),
-    which is slow on AMD (W2 1.1x slower on Zen 1, measured with the best
-    not tracked at all; ~1.05x with the two arrays)."""
+    The running best goes from ``best_in`` (a copy made before the step)
+    to ``best``: ``min(b[k], f)`` stored back where b[k] was loaded becomes
+    a masked store, slow on AMD.  The copy is one constant-length
+    ``copy_block``; choosing one of two arrays by the step's parity instead
+    (a pointer select) kept S out of registers (docs/performance.md)."""
     ev = False
     for k in range(K):
         f = lane_fg(S, k, args)
@@ -209,8 +219,8 @@ def init_bounds(S, LF, LI, best, f_star, div_factor, f_escape):
 
 
 @jit  # not inline="always": see the docstring
-def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
-           steps_run, n_logged, status, conv_step, stopped_bad):
+def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final,
+           steps_run, n_logged, status, converged_step, stopped_bad):
     """Write lane k's outputs at its stop (step t, li points logged so far).
 
     A plain call, which LLVM inlines all the same.  Inlined by Numba
@@ -251,8 +261,8 @@ def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_
             for i in range(DIM):
                 curve_x[ur, np.uint64(q), i] = np.nan
     f_final[r] = f
-    gn_final[r] = np.nan if stopped_bad else math.sqrt(LF[GN2, k])
-    conv_step[r] = LI[CONV, k]
+    grad_norm_final[r] = np.nan if stopped_bad else math.sqrt(LF[GN2, k])
+    converged_step[r] = LI[CONV, k]
     status[r] = st
     steps_run[r] = t
     n_logged[r] = lj
@@ -263,7 +273,7 @@ def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_
 
 @jit(inline="always")
 def lane_events(t, li, f_star, targets, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final,
-                f_best, gn_final, steps_run, n_logged, status, target_steps, conv_step):
+                f_best, grad_norm_final, steps_run, n_logged, status, target_steps, converged_step):
     """Divergence / escape (freeze the lane) and targets; returns #lanes stopped."""
     n_targets = targets.shape[0]
     stopped = 0
@@ -277,8 +287,8 @@ def lane_events(t, li, f_star, targets, S, LF, LI, best, curve_f, curve_g, curve
         elif f < LF[LO, k]:
             st = STATUS_ESCAPED
         if st >= 0:
-            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
-                   steps_run, n_logged, status, conv_step, True)
+            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final,
+                   steps_run, n_logged, status, converged_step, True)
             stopped += 1
             continue
         gap = f - f_star
@@ -300,7 +310,7 @@ def lane_events(t, li, f_star, targets, S, LF, LI, best, curve_f, curve_g, curve
 
 @jit(inline="always")
 def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final,
-               f_best, gn_final, steps_run, n_logged, status, conv_step):
+               f_best, grad_norm_final, steps_run, n_logged, status, converged_step):
     """Gradient tolerance reached, or the last step: freeze; returns #lanes stopped."""
     stopped = 0
     for k in range(K):
@@ -313,8 +323,8 @@ def lane_stops(t, li, done, use_tol, tol2, S, LF, LI, best, curve_f, curve_g, cu
             stop = True
         if stop:
             st = STATUS_CONVERGED if LI[CONV, k] >= 0 else STATUS_UNCONVERGED
-            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final,
-                   steps_run, n_logged, status, conv_step, False)
+            freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final,
+                   steps_run, n_logged, status, converged_step, False)
             stopped += 1
     return stopped
 
@@ -337,8 +347,8 @@ def log_extra(li, S, LF, LI, curve_g, curve_x):
 @jit
 def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps, log_every,
                f_star, targets, grad_tol, div_factor, f_escape,
-               curve_f, curve_g, curve_x, x_final, f_final, f_best, gn_final, steps_run,
-               n_logged, status, target_steps, conv_step):
+               curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
+               n_logged, status, target_steps, converged_step):
     """blk_runs[b, k] is the run of lane k of block b (-1: padding), K
     columns (make_blocks(..., K)).  Takes an id i = counter[0]++ (an atomic
     fetch-add), then chunk j = counter[1 + r]++ of region r = i, i + 1, ...
@@ -397,8 +407,8 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                 if ev:
                     copy_block(H, 0, S, 0, S_SIZE)
                     n_act -= lane_events(t, li, f_star, targets, H, LF, LI, best, curve_f, curve_g, curve_x, x_final,
-                                         f_final, f_best, gn_final, steps_run, n_logged, status, target_steps,
-                                         conv_step)
+                                         f_final, f_best, grad_norm_final, steps_run, n_logged, status, target_steps,
+                                         converged_step)
                     if n_act == 0:
                         break
                 log_now = t == next_log
@@ -433,7 +443,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                 if use_tol or done:
                     copy_block(H, 0, S, 0, S_SIZE)
                     n_act -= lane_stops(t, li, done, use_tol, tol2, H, LF, LI, best, curve_f, curve_g, curve_x, x_final,
-                                        f_final, f_best, gn_final, steps_run, n_logged, status, conv_step)
+                                        f_final, f_best, grad_norm_final, steps_run, n_logged, status, converged_step)
                     if n_act == 0:
                         break
                 step_block(S, hp_r, sched_r[t], t + 1)

@@ -1,0 +1,120 @@
+"""The on-disk schema of a results folder, defined once.
+
+Layout of ``<out>/<sweep name>/`` (``SCHEMA_VERSION`` 2)::
+
+    manifest.json            the spec, its digest, the chunk plan, state
+    runs.parquet/            part-000000.parquet, ...  one row per run
+    curves.parquet/          part-000000.parquet, ...  one row per logged step
+    chunks/000000.json       a chunk's record: its run ids, rows, file sizes
+                             and CRC-32s; written last, so it is the commit
+
+The runs table has one schema for every part of a sweep
+(:func:`runs_columns`): fixed columns, one ``obj_<param>`` column per
+objective parameter and one column per hyperparameter of the sweep's
+optimizers (nulls where they do not apply).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from .. import optimizers
+from .._codes import STATUS_NAMES
+
+if TYPE_CHECKING:
+    from ..spec import Spec
+
+SCHEMA_VERSION = 2
+RUNS = "runs.parquet"
+CURVES = "curves.parquet"
+CHUNKS = "chunks"
+MANIFEST = "manifest.json"
+
+STATUSES = STATUS_NAMES  # values of the runs table's ``status`` column
+
+CURVES_SCHEMA = pa.schema([
+    ("run_id", pa.int64()), ("step", pa.int64()), ("f", pa.float64()), ("gap", pa.float64()),
+    ("grad_norm", pa.float64()), ("pos_x", pa.float64()), ("pos_y", pa.float64()),
+])
+
+# column kinds: pandas dtype and arrow type
+KINDS = {
+    "int": (np.int64, pa.int64()),
+    "Int": ("Int64", pa.int64()),  # nullable: "never" (steps to a target never reached ...)
+    "float": (np.float64, pa.float64()),
+    "bool": (np.bool_, pa.bool_()),
+    "boolean": ("boolean", pa.bool_()),
+    # names: dictionary-encoded, so every Parquet reader gives categoricals
+    "str": (object, pa.dictionary(pa.int32(), pa.string())),
+    "list": (object, pa.list_(pa.float64())),
+}
+
+# the runs table's fixed columns: before the objective parameters, between
+# them and the hyperparameters, and after the hyperparameters
+RUN_KEY_COLUMNS = (("run_id", "int"), ("objective", "str"), ("dim", "int"))
+RUN_SETTING_COLUMNS = (("batch_size", "int"), ("grad_noise", "float"), ("optimizer", "str"))
+RUN_OUTCOME_COLUMNS = (
+    ("init_scheme", "str"), ("init_std", "float"), ("init_index", "int"), ("repeat", "int"), ("seed", "int"),
+    ("x0", "list"), ("x_final", "list"), ("f_star", "float"), ("f_final", "float"), ("f_best", "float"),
+    ("gap_final", "float"), ("gap_best", "float"), ("grad_norm_final", "float"), ("steps_run", "int"),
+    ("status", "str"), ("diverged", "bool"), ("diverged_step", "Int"), ("converged_step", "Int"),
+    ("minimum_reached", "int"), ("nearest_minimum", "int"), ("minimum_distance", "float"),
+)
+FIXED_RUN_COLUMNS = frozenset(name for name, _ in (*RUN_KEY_COLUMNS, *RUN_SETTING_COLUMNS, *RUN_OUTCOME_COLUMNS))
+OBJECTIVE_PARAM_PREFIX = "obj_"
+TARGET_PREFIX = "steps_to_"
+
+
+def target_column(t: float) -> str:
+    return f"{TARGET_PREFIX}{t:g}"
+
+
+def part_name(chunk: int) -> str:
+    return f"part-{chunk:06d}.parquet"
+
+
+def record_name(chunk: int) -> str:
+    return f"{chunk:06d}.json"
+
+
+def value_kind(values: list) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+        return "float"
+    return "str"
+
+
+def runs_columns(spec: Spec) -> list[tuple[str, str]]:
+    """The runs table's columns and kinds: one schema for every part of a
+    sweep (columns that do not apply to a run hold nulls)."""
+    cols = list(RUN_KEY_COLUMNS)
+    obj_vals: dict[str, list] = {}
+    for case in spec.objective_cases:
+        for k, v in case.problem.params.items():
+            obj_vals.setdefault(k, []).append(v)
+    n_cases = len(spec.objective_cases)
+    for k, vals in obj_vals.items():
+        kind = value_kind(vals)
+        nullable = len(vals) < n_cases
+        kind = {"int": "Int", "bool": "boolean"}.get(kind, kind) if nullable else kind
+        cols.append((f"{OBJECTIVE_PARAM_PREFIX}{k}", kind))
+    cols += RUN_SETTING_COLUMNS
+    opt_names = list(dict.fromkeys(oc.name for oc in spec.optimizer_cases))
+    seen = {}
+    for name in opt_names:
+        for h in optimizers.get(name).hypers:
+            seen.setdefault(h.name, []).append(h.is_bool)
+    for h, flags in seen.items():
+        cols.append((h, ("bool" if len(flags) == len(opt_names) else "boolean") if all(flags) else "float"))
+    cols += RUN_OUTCOME_COLUMNS
+    cols += [(target_column(t), "Int") for t in sorted(spec.targets, reverse=True)]
+    return cols
+
+
+def runs_schema(spec: Spec) -> pa.Schema:
+    return pa.schema([(name, KINDS[kind][1]) for name, kind in runs_columns(spec)])
