@@ -113,6 +113,18 @@ class Optimizer:
         return kw
 
 
+def hyper_slots(hypers: tuple[Hyper, ...], *names: str) -> tuple[int, ...]:
+    """The positions of ``names`` in ``hypers``, which are their indices in
+    the ``hp`` row a step reads: ``LR, MOMENTUM = hyper_slots(HYPERS, "lr",
+    "momentum")``, then ``hp[LR]``.  Looked up by name, so the order lives in
+    the declaration alone; a name not declared fails at import."""
+    declared = [h.name for h in hypers]
+    missing = [n for n in names if n not in declared]
+    if missing:
+        raise ValueError(f"hyper_slots: {', '.join(map(repr, missing))} not among the hyperparameters {declared}")
+    return tuple(declared.index(n) for n in names)
+
+
 OPTIMIZERS = Registry("optimizer")
 
 

@@ -27,7 +27,15 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
+
+HYPERS = (
+    Hyper("lr", 1.0, "scale of the step"),
+    Hyper("rho", 0.9, "smoothing constant of both running averages"),
+    Hyper("eps", 1e-6, "added inside both roots"),
+    Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+)
+LR, RHO, EPS, WEIGHT_DECAY = hyper_slots(HYPERS, "lr", "rho", "eps", "weight_decay")
 
 
 def adadelta_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
@@ -37,10 +45,10 @@ def adadelta_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def adadelta_step(x, g, state, hp, sched, t):
-    lr = hp[0]
-    rho = hp[1]
-    eps = hp[2]
-    wd = hp[3]
+    lr = hp[LR]
+    rho = hp[RHO]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
     w = 1.0 - rho
     neg_lr = -lr
     for i in range(x.shape[0]):
@@ -70,12 +78,7 @@ register(Optimizer(
     name="adadelta",
     torch_name="Adadelta",
     summary="Adadelta: steps in units of a running RMS of past steps (Zeiler, 2012)",
-    hypers=(
-        Hyper("lr", 1.0, "scale of the step"),
-        Hyper("rho", 0.9, "smoothing constant of both running averages"),
-        Hyper("eps", 1e-6, "added inside both roots"),
-        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
-    ),
+    hypers=HYPERS,
     n_state=2,  # square_avg, acc_delta
     n_sched=0,
     step=adadelta_step,

@@ -26,12 +26,22 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
+
+HYPERS = (
+    Hyper("lr", 1e-2, "learning rate"),
+    Hyper("lr_decay", 0.0, "lr at step t is lr / (1 + (t - 1) * lr_decay)"),
+    Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+    Hyper("initial_accumulator_value", 0.0, "starting value of the squared-gradient sum"),
+    Hyper("eps", 1e-10, "added to the root of the sum"),
+)
+LR, LR_DECAY, WEIGHT_DECAY, INITIAL_ACCUMULATOR_VALUE, EPS = hyper_slots(
+    HYPERS, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
 
 def adagrad_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-clr = -(lr / (1 + (t - 1) * lr_decay))``, Python floats."""
-    lr, lr_decay = float(hp[0]), float(hp[1])
+    lr, lr_decay = float(hp[LR]), float(hp[LR_DECAY])
     out = np.empty((steps, 1), dtype=np.float64)
     for k in range(steps):
         step = float(k + 1)
@@ -42,9 +52,9 @@ def adagrad_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def adagrad_step(x, g, state, hp, sched, t):
-    wd = hp[2]
-    init = hp[3]
-    eps = hp[4]
+    wd = hp[WEIGHT_DECAY]
+    init = hp[INITIAL_ACCUMULATOR_VALUE]
+    eps = hp[EPS]
     neg_clr = sched[0]
     first = t == 1
     # loads and stores unconditional, the tests pick values (see sgd_step)
@@ -70,13 +80,7 @@ register(Optimizer(
     name="adagrad",
     torch_name="Adagrad",
     summary="Adagrad: per-coordinate steps scaled by the root of the summed squared gradients",
-    hypers=(
-        Hyper("lr", 1e-2, "learning rate"),
-        Hyper("lr_decay", 0.0, "lr at step t is lr / (1 + (t - 1) * lr_decay)"),
-        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
-        Hyper("initial_accumulator_value", 0.0, "starting value of the squared-gradient sum"),
-        Hyper("eps", 1e-10, "added to the root of the sum"),
-    ),
+    hypers=HYPERS,
     n_state=1,  # sum
     n_sched=1,  # -clr
     step=adagrad_step,

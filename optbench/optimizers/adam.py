@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
 
 
 # ------------------------------------------------------------ shared helpers
@@ -90,13 +90,16 @@ HYPERS = (
     Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
     Hyper("amsgrad", False, "use the running maximum of the second moment"),
 )
-HYPERS_W = (HYPERS[0], HYPERS[1], HYPERS[2], HYPERS[3],
-            Hyper("weight_decay", 1e-2, "decoupled decay: theta *= 1 - lr * weight_decay"), HYPERS[5])
+LR, BETA1, BETA2, EPS, WEIGHT_DECAY, AMSGRAD = hyper_slots(
+    HYPERS, "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad")
+# AdamW: the same slots (one step function serves both), its own weight decay
+HYPERS_W = tuple(Hyper("weight_decay", 1e-2, "decoupled decay: theta *= 1 - lr * weight_decay")
+                 if h.name == "weight_decay" else h for h in HYPERS)
 
 
 def adam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-lr / (1 - beta1**t)`` and ``(1 - beta2**t) ** 0.5``, Python floats."""
-    lr, beta1, beta2 = float(hp[0]), float(hp[1]), float(hp[2])
+    lr, beta1, beta2 = float(hp[LR]), float(hp[BETA1]), float(hp[BETA2])
     out = np.empty((steps, 2), dtype=np.float64)
     for k in range(steps):
         step = float(k + 1)  # torch's step counter is a float tensor; .item()
@@ -130,12 +133,12 @@ def _adam_plain(x, g, state, beta2, w1, w2, eps, neg_step_size, bc2_sqrt, near):
 
 @jit(inline="always")
 def _adam_update(x, g, state, hp, sched, decoupled):
-    lr = hp[0]
-    beta1 = hp[1]
-    beta2 = hp[2]
-    eps = hp[3]
-    wd = hp[4]
-    amsgrad = hp[5] != 0.0
+    lr = hp[LR]
+    beta1 = hp[BETA1]
+    beta2 = hp[BETA2]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
+    amsgrad = hp[AMSGRAD] != 0.0
     w1 = 1.0 - beta1
     w2 = 1.0 - beta2
     decay = 1.0 - lr * wd

@@ -22,13 +22,22 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register
+from ._registry import Hyper, Optimizer, hyper_slots, register
 from .adam import check_betas, lerp, maximum
+
+HYPERS = (
+    Hyper("lr", 2e-3, "learning rate"),
+    Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
+    Hyper("beta2", 0.999, "decay of the infinity norm (betas[1])"),
+    Hyper("eps", 1e-8, "added to |g| inside the max"),
+    Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+)
+LR, BETA1, BETA2, EPS, WEIGHT_DECAY = hyper_slots(HYPERS, "lr", "beta1", "beta2", "eps", "weight_decay")
 
 
 def adamax_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-clr = -(lr / (1 - beta1**t))``, Python floats."""
-    lr, beta1 = float(hp[0]), float(hp[1])
+    lr, beta1 = float(hp[LR]), float(hp[BETA1])
     out = np.empty((steps, 1), dtype=np.float64)
     for k in range(steps):
         step = float(k + 1)
@@ -40,10 +49,10 @@ def adamax_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def adamax_step(x, g, state, hp, sched, t):
-    beta1 = hp[1]
-    beta2 = hp[2]
-    eps = hp[3]
-    wd = hp[4]
+    beta1 = hp[BETA1]
+    beta2 = hp[BETA2]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
     w1 = 1.0 - beta1
     neg_clr = sched[0]
     for i in range(x.shape[0]):
@@ -65,13 +74,7 @@ register(Optimizer(
     name="adamax",
     torch_name="Adamax",
     summary="Adamax: Adam with the infinity norm in place of the second moment",
-    hypers=(
-        Hyper("lr", 2e-3, "learning rate"),
-        Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
-        Hyper("beta2", 0.999, "decay of the infinity norm (betas[1])"),
-        Hyper("eps", 1e-8, "added to |g| inside the max"),
-        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
-    ),
+    hypers=HYPERS,
     n_state=2,  # exp_avg, exp_inf
     n_sched=1,  # -clr
     step=adamax_step,

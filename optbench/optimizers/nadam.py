@@ -35,14 +35,26 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
 from .adam import check_betas, lerp
+
+HYPERS = (
+    Hyper("lr", 2e-3, "learning rate"),
+    Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
+    Hyper("beta2", 0.999, "decay of the second moment (betas[1])"),
+    Hyper("eps", 1e-8, "added to the root of the bias-corrected second moment"),
+    Hyper("weight_decay", 0.0, "L2 penalty (or decoupled decay)"),
+    Hyper("momentum_decay", 4e-3, "psi in mu_t = beta1 (1 - 0.5 * 0.96^(t psi))"),
+    Hyper("decoupled_weight_decay", False, "decay theta as AdamW does"),
+)
+LR, BETA1, BETA2, EPS, WEIGHT_DECAY, MOMENTUM_DECAY, DECOUPLED_WEIGHT_DECAY = hyper_slots(
+    HYPERS, "lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay")
 
 
 def nadam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``bias_correction2``, the gradient and momentum coefficients."""
-    lr, beta1, beta2 = float(hp[0]), float(hp[1]), float(hp[2])
-    momentum_decay = float(hp[5])
+    lr, beta1, beta2 = float(hp[LR]), float(hp[BETA1]), float(hp[BETA2])
+    momentum_decay = float(hp[MOMENTUM_DECAY])
     f32 = np.float32
     mu_product = f32(1.0)  # torch.tensor(1.0) in the default dtype (float32)
     out = np.empty((steps, 3), dtype=np.float64)
@@ -62,12 +74,12 @@ def nadam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def nadam_step(x, g, state, hp, sched, t):
-    lr = hp[0]
-    beta1 = hp[1]
-    beta2 = hp[2]
-    eps = hp[3]
-    wd = hp[4]
-    decoupled = hp[6] != 0.0
+    lr = hp[LR]
+    beta1 = hp[BETA1]
+    beta2 = hp[BETA2]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
+    decoupled = hp[DECOUPLED_WEIGHT_DECAY] != 0.0
     w1 = 1.0 - beta1
     w2 = 1.0 - beta2
     decay = 1.0 - lr * wd
@@ -100,15 +112,7 @@ register(Optimizer(
     name="nadam",
     torch_name="NAdam",
     summary="NAdam: Adam with Nesterov momentum and a momentum warm-up (Dozat, 2016)",
-    hypers=(
-        Hyper("lr", 2e-3, "learning rate"),
-        Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
-        Hyper("beta2", 0.999, "decay of the second moment (betas[1])"),
-        Hyper("eps", 1e-8, "added to the root of the bias-corrected second moment"),
-        Hyper("weight_decay", 0.0, "L2 penalty (or decoupled decay)"),
-        Hyper("momentum_decay", 4e-3, "psi in mu_t = beta1 (1 - 0.5 * 0.96^(t psi))"),
-        Hyper("decoupled_weight_decay", False, "decay theta as AdamW does"),
-    ),
+    hypers=HYPERS,
     n_state=2,  # exp_avg, exp_avg_sq
     n_sched=3,  # bias_correction2, grad coefficient, momentum coefficient
     step=nadam_step,

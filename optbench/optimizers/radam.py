@@ -34,13 +34,24 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register
+from ._registry import Hyper, Optimizer, hyper_slots, register
 from .adam import check_betas, lerp
+
+HYPERS = (
+    Hyper("lr", 1e-3, "learning rate"),
+    Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
+    Hyper("beta2", 0.999, "decay of the second moment (betas[1])"),
+    Hyper("eps", 1e-8, "added to sqrt(v) before its bias correction"),
+    Hyper("weight_decay", 0.0, "L2 penalty (or decoupled decay)"),
+    Hyper("decoupled_weight_decay", False, "decay theta as AdamW does"),
+)
+LR, BETA1, BETA2, EPS, WEIGHT_DECAY, DECOUPLED_WEIGHT_DECAY = hyper_slots(
+    HYPERS, "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay")
 
 
 def radam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``bc1``, ``bc2 ** 0.5``, the rectification and whether rho_t > 5."""
-    beta1, beta2 = float(hp[1]), float(hp[2])
+    beta1, beta2 = float(hp[BETA1]), float(hp[BETA2])
     out = np.zeros((steps, 4), dtype=np.float64)
     rho_inf = 2 / (1 - beta2) - 1
     for k in range(steps):
@@ -60,12 +71,12 @@ def radam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def radam_step(x, g, state, hp, sched, t):
-    lr = hp[0]
-    beta1 = hp[1]
-    beta2 = hp[2]
-    eps = hp[3]
-    wd = hp[4]
-    decoupled = hp[5] != 0.0
+    lr = hp[LR]
+    beta1 = hp[BETA1]
+    beta2 = hp[BETA2]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
+    decoupled = hp[DECOUPLED_WEIGHT_DECAY] != 0.0
     w1 = 1.0 - beta1
     w2 = 1.0 - beta2
     decay = 1.0 - lr * wd
@@ -101,14 +112,7 @@ register(Optimizer(
     name="radam",
     torch_name="RAdam",
     summary="RAdam: Adam with a variance rectification term and an SGD warm-up (Liu et al., 2020)",
-    hypers=(
-        Hyper("lr", 1e-3, "learning rate"),
-        Hyper("beta1", 0.9, "decay of the first moment (betas[0])"),
-        Hyper("beta2", 0.999, "decay of the second moment (betas[1])"),
-        Hyper("eps", 1e-8, "added to sqrt(v) before its bias correction"),
-        Hyper("weight_decay", 0.0, "L2 penalty (or decoupled decay)"),
-        Hyper("decoupled_weight_decay", False, "decay theta as AdamW does"),
-    ),
+    hypers=HYPERS,
     n_state=2,  # exp_avg, exp_avg_sq
     n_sched=4,  # bc1, bc2 ** 0.5, rect, rho_t > 5
     step=radam_step,

@@ -31,8 +31,19 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
 from .adam import lerp_at
+
+HYPERS = (
+    Hyper("lr", 1e-2, "learning rate"),
+    Hyper("alpha", 0.99, "smoothing constant of the squared-gradient average"),
+    Hyper("eps", 1e-8, "added to the root of the average"),
+    Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+    Hyper("momentum", 0.0, "momentum factor (buffer starts at zero)"),
+    Hyper("centered", False, "subtract the squared running mean of the gradient"),
+)
+LR, ALPHA, EPS, WEIGHT_DECAY, MOMENTUM, CENTERED = hyper_slots(
+    HYPERS, "lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
 
 def rmsprop_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
@@ -73,12 +84,12 @@ def _rmsprop_loop(x, g, state, alpha, eps, wd, momentum, w, neg_lr, use_wd, cent
 
 @jit
 def rmsprop_step(x, g, state, hp, sched, t):
-    lr = hp[0]
-    alpha = hp[1]
-    eps = hp[2]
-    wd = hp[3]
-    momentum = hp[4]
-    centered = hp[5] != 0.0
+    lr = hp[LR]
+    alpha = hp[ALPHA]
+    eps = hp[EPS]
+    wd = hp[WEIGHT_DECAY]
+    momentum = hp[MOMENTUM]
+    centered = hp[CENTERED] != 0.0
     w = 1.0 - alpha
     neg_lr = -lr
     use_wd = wd != 0.0
@@ -105,14 +116,7 @@ register(Optimizer(
     name="rmsprop",
     torch_name="RMSprop",
     summary="RMSprop: steps scaled by a running root mean square of the gradient (Hinton)",
-    hypers=(
-        Hyper("lr", 1e-2, "learning rate"),
-        Hyper("alpha", 0.99, "smoothing constant of the squared-gradient average"),
-        Hyper("eps", 1e-8, "added to the root of the average"),
-        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
-        Hyper("momentum", 0.0, "momentum factor (buffer starts at zero)"),
-        Hyper("centered", False, "subtract the squared running mean of the gradient"),
-    ),
+    hypers=HYPERS,
     n_state=3,  # square_avg, grad_avg, momentum_buffer
     n_sched=0,
     step=rmsprop_step,

@@ -27,7 +27,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require
+
+HYPERS = (
+    Hyper("lr", 1e-3, "learning rate"),
+    Hyper("momentum", 0.0, "momentum factor (0: no buffer)"),
+    Hyper("dampening", 0.0, "dampening of the gradient in the buffer (not on step 1)"),
+    Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
+    Hyper("nesterov", False, "Nesterov momentum (needs momentum > 0, dampening 0)"),
+)
+LR, MOMENTUM, DAMPENING, WEIGHT_DECAY, NESTEROV = hyper_slots(
+    HYPERS, "lr", "momentum", "dampening", "weight_decay", "nesterov")
 
 
 def sgd_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
@@ -37,11 +47,11 @@ def sgd_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
 
 @jit
 def sgd_step(x, g, state, hp, sched, t):
-    lr = hp[0]
-    momentum = hp[1]
-    dampening = hp[2]
-    wd = hp[3]
-    nesterov = hp[4] != 0.0
+    lr = hp[LR]
+    momentum = hp[MOMENTUM]
+    dampening = hp[DAMPENING]
+    wd = hp[WEIGHT_DECAY]
+    nesterov = hp[NESTEROV] != 0.0
     neg_lr = -lr
     keep = 1.0 - dampening
     n = x.shape[0]
@@ -97,13 +107,7 @@ register(Optimizer(
     name="sgd",
     torch_name="SGD",
     summary="stochastic gradient descent with optional (Nesterov) momentum",
-    hypers=(
-        Hyper("lr", 1e-3, "learning rate"),
-        Hyper("momentum", 0.0, "momentum factor (0: no buffer)"),
-        Hyper("dampening", 0.0, "dampening of the gradient in the buffer (not on step 1)"),
-        Hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
-        Hyper("nesterov", False, "Nesterov momentum (needs momentum > 0, dampening 0)"),
-    ),
+    hypers=HYPERS,
     n_state=1,  # momentum_buffer
     n_sched=0,
     step=sgd_step,
