@@ -6,8 +6,6 @@ generation, caching and parameter validation.
 """
 from __future__ import annotations
 
-import time
-
 import numba
 import numpy as np
 import pytest
@@ -430,7 +428,12 @@ def test_data_arrays_and_caching():
     assert p.args[0] is b.X and p.data_digest == b.digest and p.n_samples == 100 and p.dim == 4
 
 
-def test_build_is_fast_and_cached():
+def test_builds_are_cached():
+    """A second build of the same data set and parameters reuses the data
+    arrays and the solved optimum (how fast a cold build is: asv's
+    ``ObjectiveBuild``)."""
+    from optbench.objectives.ml import optimum
+
     cases = [
         ("logistic", dict(data="breast_cancer")),
         ("logistic", dict(data="breast_cancer", l2=0.01)),
@@ -440,22 +443,17 @@ def test_build_is_fast_and_cached():
         ("softmax", dict(n_samples=2000, n_features=10)),
         ("least_squares", dict(n_samples=2000, n_features=10)),
     ]
-    for name, kw in cases:  # warm the compiled kernels
-        objectives.make(name, **kw)
-    ml._SOLVED.clear()
+    optimum.SOLVED.clear()
     for fn in (D.binary, D.multiclass, D.regression, D.real):
         fn.cache_clear()
     for name, kw in cases:
-        t = time.perf_counter()
         p = objectives.make(name, **kw)
-        cold = time.perf_counter() - t
-        t = time.perf_counter()
+        solved = len(optimum.SOLVED)
         q = objectives.make(name, **kw)
-        warm = time.perf_counter() - t
-        assert cold < 1.0, (name, kw, cold)  # 0.5 s target, with margin for busy machines
-        assert warm < 0.05, (name, kw, warm)
+        assert len(optimum.SOLVED) == solved  # no second solve
         assert q.args[0] is p.args[0]
         assert q.f_star == p.f_star or (np.isnan(p.f_star) and np.isnan(q.f_star))
+        assert len(q.minima) == len(p.minima) and all(a.x is b.x for a, b in zip(q.minima, p.minima))
 
 
 def test_dimensions_and_layout():

@@ -99,15 +99,17 @@ from .._jit import jit
 from . import data as D
 from . import ml
 from ._registry import Built, Objective, Param, register
+from .ml.common import CROSS_ENTROPY, HINGE, LOSSES, MSE, built
+from .ml.logistic import logistic_solution
+from .ml.optimum import Solution, cached, hessian_too_large, value_at
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 SIGMOID, TANH, RELU, IDENTITY = 0, 1, 2, 3
 MLP_ACTIVATIONS = ACTIVATIONS[:3]
-PERCEPTRON_LOSSES = ("cross_entropy", "mse", "hinge")
-MLP_LOSSES = ("cross_entropy", "mse")
-CROSS_ENTROPY, MSE, HINGE = 0, 1, 2  # the codes of ml.py
+PERCEPTRON_LOSSES = LOSSES  # the codes of the logistic objective (its solver serves the perceptron's convex cases)
+MLP_LOSSES = LOSSES[:2]
 INIT_SCHEMES = frozenset({"xavier_uniform", "he_normal"})
-DOMAIN = ml.DOMAIN  # the data objectives' box (ml._built)
+DOMAIN = ml.DOMAIN  # the data objectives' box (ml.common.built)
 MAX_WIDTH = 1024
 TOY = ("moons", "xor")
 
@@ -258,7 +260,7 @@ def perceptron_fg(x, g, rows, X, t, activation, loss, l2):
             for j in range(nf):
                 g[j] += dz * X[i, j]
             g[nf] += dz
-    return ml._mean_plus_l2(f, x, g, nb, dim, nf, l2)
+    return ml.mean_plus_l2(f, x, g, nb, dim, nf, l2)
 
 
 @jit
@@ -521,7 +523,7 @@ def target_encoding(ds: D.Dataset, act: int, loss: int) -> str:
     return "stored"
 
 
-def _least_squares(ds: D.Dataset, args: tuple) -> ml._Solution:
+def _least_squares(ds: D.Dataset, args: tuple) -> Solution:
     """Identity + mse: ridge regression on (X, 1) with targets ``args[1]``, closed form."""
     X, t, l2 = args[0], np.asarray(args[1]), args[-1]
     n, d = X.shape
@@ -534,24 +536,24 @@ def _least_squares(ds: D.Dataset, args: tuple) -> ml._Solution:
         rhs = np.concatenate([t, np.zeros(d)])
     theta = np.linalg.lstsq(A, rhs, rcond=None)[0]
     theta = theta + np.linalg.lstsq(A, rhs - A @ theta, rcond=None)[0]  # one refinement step
-    return ml._Solution(ml._value(perceptron_fg, theta, args), theta, "converged", "lstsq")
+    return Solution(value_at(perceptron_fg, theta, args), theta, "converged", "lstsq")
 
 
-def _perceptron_solution(ds: D.Dataset, act: int, loss: int, l2: float, args: tuple) -> ml._Solution:
-    if ml._hessian_too_large(ds.n_samples, ds.n_features + 1):
-        return ml._Solution(np.nan, None, "too_large")
+def _perceptron_solution(ds: D.Dataset, act: int, loss: int, l2: float, args: tuple) -> Solution:
+    if hessian_too_large(ds.n_samples, ds.n_features + 1):
+        return Solution(np.nan, None, "too_large")
     if act == IDENTITY and loss == MSE:
         key = (ds.digest, "perceptron", "lstsq", target_encoding(ds, act, loss), l2)
-        return ml._cached(key, lambda: _least_squares(ds, args))
+        return cached(key, lambda: _least_squares(ds, args))
     if act == RELU:
-        return ml._Solution(np.nan, None, "unknown")
+        return Solution(np.nan, None, "unknown")
     # the convex cases are logistic regression's (same loss, θ = (w, b)); sigmoid/tanh + mse
     # reach 0 on separable data without a penalty exactly as logistic's mse does
     ml_loss = MSE if act == TANH else loss
     ml_args = (ds.X, ds.y, ml_loss, float(l2), True)
-    sol = ml._logistic_solution(ds, ml_loss, float(l2), True, ml_args)
+    sol = logistic_solution(ds, ml_loss, float(l2), True, ml_args)
     if sol.x is not None and sol.status == "converged":  # re-evaluated here: fg(x*) == f_star exactly
-        return ml._Solution(ml._value(perceptron_fg, sol.x.copy(), args), sol.x.copy(), sol.status, sol.detail)
+        return Solution(value_at(perceptron_fg, sol.x.copy(), args), sol.x.copy(), sol.status, sol.detail)
     return sol
 
 
@@ -562,7 +564,7 @@ def _build_perceptron(dim, p: dict) -> Built:
     l2 = float(p["l2"])
     args = (ds.X, _targets(ds, target_encoding(ds, act, loss)), act, loss, l2)
     sol = _perceptron_solution(ds, act, loss, l2, args)
-    return ml._built(ds.n_features + 1, args, sol, ds)
+    return built(ds.n_features + 1, args, sol, ds)
 
 
 # ================================================================== mlp
@@ -606,7 +608,7 @@ def _build_mlp(dim, p: dict) -> Built:
         n_out, y = 1, _targets(ds, "stored")
     act = ACTIVATIONS.index(p["activation"])
     args = (ds.X, y, int(n_out), int(h1), int(h2), act, loss, float(p["l2"]))
-    return ml._built(mlp_dim(ds.n_features, n_out, h1, h2), args, None, ds)
+    return built(mlp_dim(ds.n_features, n_out, h1, h2), args, None, ds)
 
 
 # ================================================================ initialization
