@@ -371,8 +371,8 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     H = np.zeros(S_SIZE)  # its copy for the rare paths
     LF = stack2(4, K)
     LI = stack2i(4, K)
-    best_a = stack1(K)  # the running best f of each lane, at even steps
-    best_b = stack1(K)  # at odd steps
+    best_in = stack1(K)  # the running best f of each lane before this step
+    best = stack1(K)  # and after it
     nb = blk_runs.shape[0]
     n_regions = (counter.shape[0] - 1) // 2
     me = fetch_add(counter, 0, 1)
@@ -386,7 +386,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                 break
             continue
         for b in range(starts[j], min(nb, starts[j + 1])):
-            n_act = init_block(b, blk_runs, x0, H, LF, LI, best_a, best_b, t_first)
+            n_act = init_block(b, blk_runs, x0, H, LF, LI, best_in, best, t_first)
             copy_block(S, 0, H, 0, S_SIZE)
             r0 = blk_runs[b, 0]
             contiguous = True  # the block's runs are r0, r0 + 1, ... (sweep order)
@@ -398,9 +398,8 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
             li = 0
             t = 0
             while True:
-                odd = (t & 1) != 0
-                best = best_b if odd else best_a
-                ev = eval_block(S, args, LF, LI, f_star, best_a if odd else best_b, best)
+                copy_block(best_in, 0, best, 0, K)
+                ev = eval_block(S, args, LF, LI, f_star, best_in, best)
                 if t == 0:
                     copy_block(H, F_OFF, S, F_OFF, K)
                     ev = init_bounds(H, LF, LI, best, f_star, div_factor, f_escape)
