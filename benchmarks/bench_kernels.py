@@ -92,3 +92,60 @@ class TimeCallFromPython:
 
     def time_value_and_grad(self, case):
         self.problem.value_and_grad(self.x)
+
+
+class TimeOptimizerSchedule:
+    """An optimizer's per-step scalars for 5000 steps (``schedule``, Python
+    floats as torch computes them), once per distinct hyperparameter row of
+    a sweep."""
+
+    params = [optimizer_names()]
+    param_names = ["optimizer"]
+
+    def setup(self, name):
+        self.opt = optimizers.get(name)
+        self.hp = hp_row(self.opt, **STEP_SETTINGS.get(name, {}))
+
+    def time_schedule(self, name):
+        self.opt.schedule(self.hp, 5000)
+
+
+class TimeObjectiveBuild:
+    """Building a data objective from cold caches: loading or generating its
+    data and solving for its optimum (Newton, SVM dual, least squares)."""
+
+    params = [["logistic-breast_cancer", "logistic-breast_cancer-l2", "softmax-iris", "least_squares-diabetes",
+               "logistic-synthetic", "softmax-synthetic", "least_squares-synthetic"]]
+    param_names = ["case"]
+    CASES = {
+        "logistic-breast_cancer": ("logistic", dict(data="breast_cancer")),
+        "logistic-breast_cancer-l2": ("logistic", dict(data="breast_cancer", l2=0.01)),
+        "softmax-iris": ("softmax", dict(data="iris")),
+        "least_squares-diabetes": ("least_squares", dict(data="diabetes")),
+        "logistic-synthetic": ("logistic", dict(n_samples=2000, n_features=10)),
+        "softmax-synthetic": ("softmax", dict(n_samples=2000, n_features=10)),
+        "least_squares-synthetic": ("least_squares", dict(n_samples=2000, n_features=10)),
+    }
+
+    def setup(self, case):
+        from optbench import objectives
+
+        name, kw = self.CASES[case]
+        self.make = lambda: objectives.make(name, **kw)
+        self.make()  # compiled functions loaded, outside the timing
+
+    def _clear(self):
+        from optbench.objectives import data
+
+        try:
+            from optbench.objectives.ml import optimum
+            optimum.SOLVED.clear()
+        except ImportError:  # commits before objectives/ml/
+            from optbench.objectives import ml
+            ml._SOLVED.clear()
+        for fn in (data.binary, data.multiclass, data.regression, data.real):
+            fn.cache_clear()
+
+    def time_cold_build(self, case):
+        self._clear()
+        self.make()

@@ -1,13 +1,39 @@
-"""Helpers shared by the test modules (results folders on disk)."""
+"""Helpers shared by the test modules (results folders on disk), and the
+markers of tests that need an extra: each such test skips alone, with the
+command that installs what it needs, never its neighbours."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from optbench import storage
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+# marker -> (is it here?, what to do about it)
+NEEDS = {
+    "torch": (lambda: importlib.util.find_spec("torch") is not None,
+              "torch is not installed: pip install -e '.[torch]'"),
+    "dask": (lambda: importlib.util.find_spec("distributed") is not None,
+             "Dask distributed is not installed: pip install -e '.[dask]'"),
+    "browser": (lambda: CHROMIUM is not None,
+                "headless Chromium is not installed: apt-get install -y chromium (.ci/run installs it)"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    found = {}
+    for item in items:
+        for marker, (present, why) in NEEDS.items():
+            if item.get_closest_marker(marker) is not None:
+                if marker not in found:
+                    found[marker] = present()
+                if not found[marker]:
+                    item.add_marker(pytest.mark.skip(reason=why))
 
 
 def copy_results(src: Path, dst: Path) -> Path:

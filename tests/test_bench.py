@@ -13,14 +13,18 @@ import pytest
 from optbench.bench import adapter, compare, peers
 from optbench.bench import workloads as WL
 
-# small sizes: every W2 objective, lr and momentum; diverging runs included
-# (W3, W4: every lr once, seeds 0..7)
+# small sizes: every grid-sgd-momentum objective, lr and momentum; diverging
+# runs included (the minibatch workloads: every lr once, seeds 0..7)
 SMALL = {WL.ROSENBROCK_ADAM: (64, 300), WL.GRID_SGD_MOMENTUM: (384, 300), WL.LOGREG_MINIBATCH: (8, 200),
          WL.MLP_MINIBATCH: (8, 200)}
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 
 
-@pytest.fixture(scope="module", params=WL.WORKLOADS)
+QUICK_WORKLOADS = (WL.ROSENBROCK_ADAM, WL.MLP_MINIBATCH)  # the others with the whole suite
+
+
+@pytest.fixture(scope="module", params=[w if w in QUICK_WORKLOADS else pytest.param(w, marks=pytest.mark.slow)
+                                        for w in WL.WORKLOADS])
 def case(request):
     workload = request.param
     inputs = WL.make_inputs(workload, *SMALL[workload])
@@ -43,7 +47,7 @@ def test_adapter_matches_numpy_reference(case):
 
 
 def test_w4_is_optbench_mlp_on_its_moons():
-    """W4's data, θ0 and first loss are those of optbench's own ``mlp`` objective."""
+    """mlp-minibatch's data, θ0 and first loss are those of optbench's own ``mlp`` objective."""
     from optbench import objectives
     from optbench.objectives import nn
 
@@ -141,7 +145,7 @@ def test_inputs_are_the_peer_harness_inputs():
         from peerbench import workloads as peer_wl
     finally:
         sys.path.remove(str(PEERS))
-    for workload in WL.PEER_HARNESS_WORKLOADS:  # W4 is optbench's own
+    for workload in WL.PEER_HARNESS_WORKLOADS:  # mlp-minibatch is optbench's own
         for size in ((None, None), SMALL[workload]):
             ours, theirs = WL.make_inputs(workload, *size), peer_wl.make_inputs(workload, *size)
             assert peer_wl.input_digest(ours) == peer_wl.input_digest(theirs)

@@ -114,6 +114,7 @@ def test_parameters_that_are_not_crossed_in_full_are_compared_together():
     assert compared_together(crossed, ["activation", "loss"]) == [["activation"], ["loss"]]
 
 
+@pytest.mark.slow
 def test_the_activations_spec_runs_and_its_report_compares_activation_loss_and_init(tmp_path):
     text = (ROOT / "problems" / "activations.toml").read_text()
     text = text.replace("steps = 1000", "steps = 40").replace("count = 8 ", "count = 2 ")

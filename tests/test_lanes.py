@@ -61,7 +61,12 @@ def test_every_optimizer_steps_lanes_as_it_steps_one_run(name):
     assert res.status.size == 37
 
 
-@pytest.mark.parametrize("name", LANE_OBJECTIVES)
+# two objectives in the quick run (-m "not slow"), the rest with the whole suite
+QUICK_LANE_OBJECTIVES = ("rosenbrock", "saddle")
+
+
+@pytest.mark.parametrize("name", [n if n in QUICK_LANE_OBJECTIVES else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in LANE_OBJECTIVES])
 def test_every_analytic_objective_evaluates_lanes_as_one_run(name):
     obj = objectives.get(name)
     lo, hi = obj.dims
@@ -275,7 +280,8 @@ def test_lane_driver_writes_every_curve_cell():
         assert np.isnan(res.curve_f).any() and np.isfinite(res.curve_f).any()  # stops and values both
 
 
-@pytest.mark.parametrize("name", optimizers.names())
+@pytest.mark.parametrize("name", [n if n in ("adam", "sgd") else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in optimizers.names()])
 def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
     """A speed property, checked on the compiled code, not timed: where this
     CPU keeps the lane driver's block state in registers
@@ -283,7 +289,7 @@ def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
     stack scratch S (no ``alloca`` of it is left) only if every access to it
     has a constant offset, which a step with a store under a test (a masked
     store) or a lane loop indexed by a variable would break, silently (the
-    numbers stay right, W1 gets ~1.2x slower).  Elsewhere whether LLVM
+    numbers stay right, rosenbrock-adam gets slower).  Elsewhere whether LLVM
     promotes it is moot (RMSprop's is not with AVX2), and what is checked
     is that the register variant, built whatever this CPU's choice, gives
     the one-run driver's numbers.  Compiled afresh in a temporary kernel
@@ -303,7 +309,7 @@ def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
 
 
 def test_the_block_state_goes_to_registers_only_where_it_fits(monkeypatch):
-    """The choice follows the CPU that Numba compiles for: W1's Adam block
+    """The choice follows the CPU that Numba compiles for: rosenbrock-adam's Adam block
     (x, g, three state rows, f: 176 doubles) fits in the 32 x 8 doubles of
     AVX-512 as LLVM uses it on AMD, not in its 32 x 4 on Intel (256-bit
     vectors preferred) nor in AVX2's 16 x 4; the generated source says which."""

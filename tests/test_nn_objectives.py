@@ -13,10 +13,10 @@ import pytest
 from optbench import SpecError, engine, objectives, optimizers
 from optbench.objectives import data as D
 from optbench.objectives import nn
+from optbench.objectives.gradcheck import gradient_error, minibatch_rows
 
 SMALL = dict(n_samples=40, n_features=3)
 TOY = dict(n_samples=40)
-H = np.finfo(np.float64).eps ** (1.0 / 3.0)
 
 
 def _rng(seed=0):
@@ -34,35 +34,8 @@ def _point(p, seed=0, scale=1.0):
     return scale * _rng(seed).uniform(-1.0, 1.0, p.dim)
 
 
-def _minibatch(p, seed=1, size=23):
-    rows = _rng(seed).integers(0, p.n_samples, size)
-    rows[:4] = rows[0]  # repeated rows
-    return rows
-
-
-def _fd_grad(p, x, rows, h):
-    g = np.empty_like(x)
-    for i in range(x.size):
-        xp, xm = x.copy(), x.copy()
-        hi = h * max(1.0, abs(x[i]))
-        xp[i] += hi
-        xm[i] -= hi
-        g[i] = (p.value(xp, rows) - p.value(xm, rows)) / (xp[i] - xm[i])
-    return g
-
-
-def _grad_error(p, x, rows):
-    """Relative error of the gradient against central differences; a ReLU or
-    hinge kink within h of x is stepped around with a smaller h (as optbench check)."""
-    f, g = p.value_and_grad(x, rows)
-    err = np.inf
-    for h in (H, H / 16, H / 256):
-        g_fd = _fd_grad(p, x, rows, h)
-        scale = np.max(np.abs(g)) + np.max(np.abs(g_fd)) + 1e-8 * (1.0 + abs(f))
-        err = min(err, float(np.max(np.abs(g - g_fd)) / scale))
-        if err < 1e-7:
-            break
-    return err
+def _minibatch(p, seed=1):
+    return minibatch_rows(p, seed, size=23, repeated=4)
 
 
 # ----------------------------------------------------------------- the variants under test
@@ -265,8 +238,9 @@ def test_softmax_cross_entropy_is_the_nll_of_log_softmax_also_for_huge_logits():
                 assert abs(dz.sum()) < 1e-14
 
 
+@pytest.mark.torch
 def test_softmax_cross_entropy_matches_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     z = _ro(1e3 * _rng(4).standard_normal((6, 4)))
     labels = [0, 3, 1, 2, 2, 0]
     ref = torch.nn.functional.cross_entropy(torch.tensor(np.asarray(z)), torch.tensor(labels), reduction="none")
@@ -302,7 +276,7 @@ def test_gradient_matches_central_differences(name, kw):
         if kw.get("data") == "diabetes":
             x[-1] += 150.0  # the output bias near the targets' scale
         for rows in (p.all_rows(), _minibatch(p, seed + 1)):
-            assert _grad_error(p, x, rows) < 1e-6
+            assert gradient_error(p, x, rows) < 1e-6
 
 
 @pytest.mark.parametrize("name,kw", VARIANTS, ids=IDS)
@@ -365,9 +339,10 @@ def _torch_loss(torch, p, theta, rows):
     return f + 0.5 * l2 * sum((w**2).sum() for w in weights), list(net.parameters())
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("name,kw", VARIANTS, ids=IDS)
 def test_matches_torch_autograd(name, kw):
-    torch = pytest.importorskip("torch")
+    import torch
     p = objectives.make(name, **kw)
     for seed in (4, 5):
         x = _point(p, seed, 2.0)
@@ -380,8 +355,9 @@ def test_matches_torch_autograd(name, kw):
             np.testing.assert_allclose(g, g_t, rtol=1e-10, atol=1e-10 * np.max(np.abs(g_t)))
 
 
+@pytest.mark.torch
 def test_packing_is_torchs_parameter_order():
-    torch = pytest.importorskip("torch")
+    import torch
     p = objectives.make("mlp", data="iris", layers=2, width=5, width2=3)
     net = _torch_net(torch, p)
     theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy()

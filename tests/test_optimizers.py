@@ -11,7 +11,6 @@ while optbench follows the unfused canonical order.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +19,10 @@ from optbench._errors import SpecError
 from optbench._jit import jit
 from optbench.optimizers import OPTIMIZERS
 
-torch = pytest.importorskip("torch")
+try:
+    import torch
+except ImportError:  # the tests marked torch skip (conftest); the others run
+    torch = None
 
 RTOL = 1e-10
 ATOL = 1e-12
@@ -89,6 +91,7 @@ OBJECTIVES = {
 }
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("obj", list(OBJECTIVES))
 def test_test_objectives_agree(obj):
     """The Numba and torch formulas agree, and with torch's autograd."""
@@ -238,6 +241,7 @@ def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), ATOL / RTOL)))
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("name, i, obj", CASES)
 def test_trajectory_matches_torch(name, i, obj):
     opt = OPTIMIZERS[name]
@@ -261,7 +265,7 @@ def _canonical_rosenbrock(x, y):
 
 
 def test_adam_and_sgd_follow_the_peer_canonical_order_bit_for_bit():
-    """W1 / W2 of shared/peers/peerbench/workloads.py, in Python floats (no FMA)."""
+    """rosenbrock-adam / grid-sgd-momentum of shared/peers/peerbench/workloads.py, in Python floats (no FMA)."""
     steps = 200
     lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
     p, m, v = [-1.2, 1.0], [0.0, 0.0], [0.0, 0.0]
@@ -327,6 +331,7 @@ def test_the_test_free_loops_of_sgd_and_adam_keep_torchs_order_bit_for_bit():
     assert np.array_equal(got, np.array(want))
 
 
+@pytest.mark.torch
 def test_sgd_divergence_matches_torch():
     """A run that blows up reaches inf / nan at the same step as torch's."""
     opt = OPTIMIZERS["sgd"]
@@ -347,16 +352,14 @@ def test_radam_takes_both_branches():
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_schedule_is_cheap(name):
+def test_schedule_is_a_finite_row_per_step(name):
+    """(How long a schedule takes: asv's ``OptimizerSchedule``.)"""
     opt = OPTIMIZERS[name]
     hp = opt.hp_row(opt.resolve({}))
-    opt.schedule(hp, 10)
-    t0 = time.perf_counter()
     sched = opt.schedule(hp, 5000)
-    elapsed = time.perf_counter() - t0
-    assert sched.shape == (5000, opt.n_sched)
+    assert sched.shape == (5000, opt.n_sched) and sched.dtype == np.float64
     assert np.all(np.isfinite(sched))
-    assert elapsed < 0.25, f"{name}: schedule for 5000 steps took {elapsed * 1e3:.0f} ms"
+    assert np.array_equal(opt.schedule(hp, 10), sched[:10])  # row t - 1 is step t's, whatever the length
 
 
 # ------------------------------------------------------------------ checks
@@ -438,7 +441,7 @@ REJECT_CASES = [
 
 
 @pytest.mark.parametrize("name, values, field", REJECT_CASES)
-def test_check_rejects_what_torch_rejects(name, values, field):
+def test_check_refuses_in_one_line_naming_the_field(name, values, field):
     opt = OPTIMIZERS[name]
     with pytest.raises(SpecError) as info:
         opt.resolve(values)
@@ -448,8 +451,13 @@ def test_check_rejects_what_torch_rejects(name, values, field):
     bad = values[field]
     if not isinstance(bad, bool):
         assert repr(float(bad)) in msg, msg
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name, values, field", REJECT_CASES)
+def test_torch_refuses_what_the_check_refuses(name, values, field):
     with pytest.raises(ValueError):
-        _torch_build(opt, _as_typed(opt, values))
+        _torch_build(OPTIMIZERS[name], _as_typed(OPTIMIZERS[name], values))
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
@@ -463,20 +471,35 @@ def test_negative_lr_weight_decay_eps_rejected(name):
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_check_accepts_what_torch_accepts(name):
+def test_check_accepts_torchs_edge_values(name):
     opt = OPTIMIZERS[name]
     for values in ACCEPTED.get(name, [{}]):
-        resolved = opt.resolve(values)
-        _torch_build(opt, resolved)
+        assert opt.resolve(values).items() >= {k: float(v) if not isinstance(v, bool) else v
+                                               for k, v in values.items()}.items()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_torch_accepts_the_same_edge_values(name):
+    opt = OPTIMIZERS[name]
+    for values in ACCEPTED.get(name, [{}]):
+        _torch_build(opt, opt.resolve(values))
 
 
 # ---------------------------------------------------------------- defaults
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_defaults_are_torchs(name):
+def test_resolving_nothing_gives_the_defaults_in_declared_order(name):
     opt = OPTIMIZERS[name]
     resolved = opt.resolve({})
     assert resolved == opt.defaults()
     assert list(resolved) == list(opt.hyper_names)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_defaults_are_torchs(name):
+    opt = OPTIMIZERS[name]
+    assert hasattr(torch.optim, opt.torch_name)
     torch_defaults = dict(_torch_build(opt, {}).defaults)
     if "betas" in torch_defaults:
         torch_defaults["beta1"], torch_defaults["beta2"] = torch_defaults.pop("betas")
@@ -512,6 +535,7 @@ def test_torch_defaults_specifics():
     assert d["radam"]["lr"] == 1e-3 and d["radam"]["decoupled_weight_decay"] is False
 
 
+@pytest.mark.torch
 def test_nadam_mu_product_is_float32_like_torch():
     """torch keeps NAdam's mu_product in a float32 0-dim tensor (default dtype)."""
     assert torch.get_default_dtype() == torch.float32
@@ -535,6 +559,6 @@ def _nadam_mu(values, step):
 def test_every_optimizer_is_documented():
     for opt in OPTIMIZERS.values():
         assert opt.doc.strip() and opt.summary and "\n" not in opt.summary
-        assert hasattr(torch.optim, opt.torch_name)
+        assert opt.torch_name.isidentifier()
         assert opt.momentum_like is None or opt.momentum_like in opt.hyper_names
         assert math.isfinite(opt.n_state) and opt.n_state >= 0

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import copy_results, one_part, rewrite_runs
+from conftest import CHROMIUM, copy_results, one_part, rewrite_runs
 
 import optbench
 from optbench import ResultsError
@@ -35,7 +34,6 @@ SPEC = {
     ],
 }
 PNG = b"\x89PNG\r\n\x1a\n"
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
 
 
 @pytest.fixture(scope="session")
@@ -294,8 +292,7 @@ def _instrumented(report: Path, out: Path, extra: str = "") -> Path:
     return out
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package 'chromium'); "
-                                             ".ci/run installs it, locally: apt-get install -y chromium")
+@pytest.mark.browser
 def test_report_renders_in_chromium(results, tmp_path):
     page = _instrumented(results / "report.html", tmp_path / "page.html")
     verdict, console = _render(page, tmp_path / "profile")
@@ -305,7 +302,7 @@ def test_report_renders_in_chromium(results, tmp_path):
     assert verdict["errors"] == [] and console == [], (verdict, console)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package 'chromium')")
+@pytest.mark.browser
 def test_browser_check_catches_broken_pages(results, tmp_path):
     """The harness itself: a broken image, a blocked remote image and a script error are all seen."""
     broken = ('<img src="data:image/png;base64,AAAA"><img src="https://example.invalid/x.png">'

@@ -128,6 +128,7 @@ def test_run_writes_tables_and_refuses_a_different_spec(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no lock or old folder left
 
 
+@pytest.mark.slow
 def test_tables_identical_across_numba_thread_counts(tmp_path):
     spec = ROOT / "problems" / "quick.toml"
     tables = []

@@ -106,6 +106,7 @@ def _n_records(folder: Path) -> int:
     return len(list(d.glob("[0-9]*.json"))) if d.is_dir() else 0
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_and_resume_gives_identical_tables(spec_file, reference, tmp_path):
     out = tmp_path / "out"
     folder = out / "stream"
@@ -223,6 +224,7 @@ def test_a_changed_spec_or_schema_is_refused_never_mixed(spec_file, reference, t
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_by_the_chunk_not_the_sweep(tmp_path):
     """Peak RSS of a sweep with 40x the runs grows by far less than its curves."""
     code = ("import resource, sys, optbench; optbench.run(sys.argv[1], out=sys.argv[2], report=False); "
@@ -242,13 +244,12 @@ def test_memory_is_bounded_by_the_chunk_not_the_sweep(tmp_path):
 
 # ------------------------------------------------------------------ Dask
 
-distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install -e '.[dask]'")
-
-
 @pytest.fixture(scope="module")
 def cluster():
     """A LocalCluster of 2 worker processes for the module."""
     import logging
+
+    import distributed
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as c:
@@ -260,6 +261,7 @@ def small_reference(tmp_path_factory) -> Path:
     return optbench.run(SMALL, out=tmp_path_factory.mktemp("small"), report=False, chunk_runs=10).path
 
 
+@pytest.mark.dask
 def test_dask_on_two_workers_one_worker_and_locally_gives_identical_tables(cluster, small_reference, tmp_path):
     two = optbench.run(SMALL, out=tmp_path / "two", report=False, chunk_runs=10,
                        scheduler=cluster.scheduler_address)
@@ -279,10 +281,13 @@ def test_dask_on_two_workers_one_worker_and_locally_gives_identical_tables(clust
     assert_same_results(local.path, small_reference, same_parts=False)
 
 
+@pytest.mark.dask
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, spec_file, reference, tmp_path):
     """SIGKILL one worker process while chunks are in flight: the nanny
     restarts it, Dask retries its tasks, the client writes each chunk once."""
     import threading
+
+    import distributed
 
     client = distributed.Client(cluster)
     try:
