@@ -216,8 +216,8 @@ def main(argv=None) -> int:
 def console_main() -> int:
     """The ``optbench`` console script: :func:`main`, then a quick exit.
     Python's shutdown runs full garbage collections over every object that
-    numba, matplotlib and pandas made (0.35 s of a 5 s ``quick.toml`` run,
-    Zen 1); frozen first, those objects are left to reference counting."""
+    numba, matplotlib and pandas made, a noticeable part of a short run;
+    frozen first, those objects are left to reference counting."""
     rc = main()
     gc.freeze()
     return rc

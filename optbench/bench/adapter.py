@@ -16,16 +16,16 @@ Every workload goes through the public engine calls,
 ``mlp`` on ``data="moons"``) and optimizers (``adam``, ``sgd``); nothing
 here is workload-specific code:
 
-* W1: one group, Adam, curve logged every step;
-* W2: one group per objective (one compiled kernel each), SGD with the
+* rosenbrock-adam: one group, Adam, curve logged every step;
+* grid-sgd-momentum: one group per objective (one compiled kernel each), SGD with the
   run's (lr, momentum) as its hyperparameter row, the three in one
   :func:`optbench.engine.run_groups` dispatch;
-* W3: one group, SGD momentum 0.9, minibatch 128 drawn from the run's
+* logreg-minibatch: one group, SGD momentum 0.9, minibatch 128 drawn from the run's
   stream ``keys[r] = seed`` (the same SplitMix64 draws as the peers), full-
   data loss logged every 100 steps.
-* W4: one group, ``mlp`` (1 hidden layer of the inputs' width and
+* mlp-minibatch: one group, ``mlp`` (1 hidden layer of the inputs' width and
   activation, softmax cross-entropy, no L2) with the inputs' data passed in
-  as for W3, SGD momentum 0.9, minibatch 32 from the run's stream, full-data
+  as for logreg-minibatch, SGD momentum 0.9, minibatch 32 from the run's stream, full-data
   loss logged every 100 steps.
 
 Mapping of conventions: the peers' ``history[:, t]`` (f before update t) is
@@ -48,7 +48,7 @@ from .. import engine, objectives, optimizers
 from .._codes import DIVERGED
 from .workloads import GRID_SGD_MOMENTUM, LOGREG_MINIBATCH, MLP_MINIBATCH, ROSENBROCK_ADAM
 
-_GRID_OBJECTIVES = ("sphere", "rosenbrock", "himmelblau")  # ids 0, 1, 2 of W2
+_GRID_OBJECTIVES = ("sphere", "rosenbrock", "himmelblau")  # ids 0, 1, 2 of grid-sgd-momentum
 _problems: dict = {}
 _checked: set = set()  # (optimizer, hp row bytes) that passed the optimizer's checks
 
@@ -74,7 +74,7 @@ def _hp(optimizer, n_runs: int, **columns) -> np.ndarray:
     hp = np.tile(optimizer.hp_row(optimizer.resolve({})), (n_runs, 1))
     for name, value in columns.items():
         hp[:, names.index(name)] = value
-    for row in engine.row_groups(hp)[0]:  # O(R); np.unique over rows sorts them (~3 ms for W1)
+    for row in engine.row_groups(hp)[0]:  # O(R); np.unique over rows sorts them
         key = (optimizer.name, row.tobytes())
         if key not in _checked:  # a row's check is a pure function of it: once per process
             values = {h.name: (bool(v) if h.is_bool else float(v)) for h, v in zip(optimizer.hypers, row)}
@@ -140,7 +140,7 @@ def _logreg_minibatch(inp: dict) -> dict:
     X = np.ascontiguousarray(inp["X"], dtype=np.float64)
     y = np.ascontiguousarray(inp["y"], dtype=np.float64)
     if X.shape[1] != problem.dim or y.shape != (X.shape[0],):
-        raise ValueError(f"W3 data of shape {X.shape} / {y.shape}; expected (N, {problem.dim}) / (N,)")
+        raise ValueError(f"logreg-minibatch data of shape {X.shape} / {y.shape}; expected (N, {problem.dim}) / (N,)")
     problem = _with_data(problem, X, y)  # the inputs' data, the same as data="w3"
     w0 = inp["w0"]
     R, T = w0.shape[0], int(inp["T"])
@@ -172,13 +172,13 @@ def _mlp_minibatch(inp: dict) -> dict:
     X = np.ascontiguousarray(inp["X"], dtype=np.float64)
     y = np.ascontiguousarray(inp["y"], dtype=np.float64)  # class indices as floats, as mlp_fg reads them
     if int(inp["n_classes"]) != 2:
-        raise ValueError(f"W4 runs on the binary moons data (2 classes); got n_classes={inp['n_classes']}")
+        raise ValueError(f"mlp-minibatch runs on the binary moons data (2 classes); got n_classes={inp['n_classes']}")
     problem = _problem("mlp", data="moons", n_samples=X.shape[0], noise=float(inp["noise"]),
                        data_seed=int(inp["data_seed"]), layers=1, width=int(inp["width"]),
                        activation=str(inp["activation"]), loss="cross_entropy", l2=0.0)
     theta0 = inp["theta0"]
     if X.shape[1] != 2 or y.shape != (X.shape[0],) or theta0.shape[1] != problem.dim:
-        raise ValueError(f"W4 data of shape {X.shape} / {y.shape}, θ0 {theta0.shape}; expected "
+        raise ValueError(f"mlp-minibatch data of shape {X.shape} / {y.shape}, θ0 {theta0.shape}; expected "
                          f"(N, 2) / (N,) / (R, {problem.dim})")
     problem = _with_data(problem, X, y)
     R, T = theta0.shape[0], int(inp["T"])

@@ -1,7 +1,8 @@
 """``optbench bench``: optbench beside the peers a user would otherwise use.
 
-Runs the workloads of :mod:`optbench.bench.workloads` (W1-W3 those of the
-peer harness, ``../shared/peers``; W4 a small MLP) in optbench and in every
+Runs the workloads of :mod:`optbench.bench.workloads` (rosenbrock-adam,
+grid-sgd-momentum and logreg-minibatch those of the peer harness,
+``../shared/peers``; mlp-minibatch a small MLP) in optbench and in every
 peer importable here -- vectorized NumPy always, batched torch and JAX (jit +
 vmap + scan) when installed -- in this one process, checks that they compute
 the same numbers, and prints throughputs (run-steps per second, median of the
@@ -17,13 +18,14 @@ the median is over all rounds x repeats calls.
 Agreement, against the NumPy peer: a run agrees when every element of its
 ``final`` and ``history`` is within ``rtol=1e-9, atol=1e-12`` (any non-finite
 value matches any non-finite value: a diverging run may overflow to inf in one
-implementation and NaN in another).  Some runs of W1 and W2 amplify a 1-ulp
+implementation and NaN in another).  Some runs of rosenbrock-adam and grid-sgd-momentum amplify a 1-ulp
 difference beyond that (chaotic Adam oscillation in the Rosenbrock valley,
 unstable step sizes); they are found by re-running the NumPy peer with x0
 moved by 1 ulp and with gradients scaled by 1 +- 2^-52 (the peer harness's
-probes) and flagged *rounding-sensitive*.  W3 and W4 take no probes: their
+probes) and flagged *rounding-sensitive*.  logreg-minibatch and mlp-minibatch
+take no probes: their
 summation orders differ (dot products, batched matmul), and their runs do
-not amplify rounding differences to 1e-9 (W3 is contractive; W4's lr grid
+not amplify rounding differences to 1e-9 (logreg-minibatch is contractive; mlp-minibatch's lr grid
 stays below the edge of chaos), so every run must agree.  Verdicts:
 ``exact`` (bit-identical), ``pass`` (every run outside the sensitive set
 agrees), ``FAIL``.
@@ -100,7 +102,8 @@ def _probe_noise():
 
 def rounding_sensitive(workload: str, inputs: dict, ref_final, ref_hist) -> np.ndarray:
     """Runs that a 1-ulp perturbation of the NumPy peer moves beyond the
-    tolerance (W1, W2; none probed on W3 and W4, see the module docstring)."""
+    tolerance (rosenbrock-adam, grid-sgd-momentum; the minibatch workloads take no
+    probes, see the module docstring)."""
     from .peers import run_numpy
 
     R = ref_final.shape[0]
@@ -332,7 +335,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (a few seconds in all), for CI; default: the peers' full sizes")
     parser.add_argument("--runs", type=int, default=None, help="run an evenly strided subset of R runs")
-    parser.add_argument("--steps", type=int, default=None, help="steps per run (W3, W4: a multiple of 100)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (minibatch workloads: multiples of 100)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per round (default 3)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="interleaved rounds over the implementations (default 1); "

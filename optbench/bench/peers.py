@@ -5,8 +5,9 @@ optional ``prepare(workload, inputs)`` (ahead-of-time compilation), as in the
 peer harness (``../shared/peers``).  All follow the canonical operation order
 of :mod:`optbench.bench.workloads`:
 
-* ``numpy``: all runs as arrays, a Python loop over steps (W2 grouped by
-  objective, W3 and W4 through batched ``matmul`` over (runs, batch, ...)).  Always available; it is the
+* ``numpy``: all runs as arrays, a Python loop over steps (grid-sgd-momentum
+  grouped by objective, the minibatch workloads through batched ``matmul`` over
+  (runs, batch, ...)).  Always available; it is the
   reference of the agreement check, and it takes rounding-sensitivity
   probes (``noise``).
 * ``torch``: the same with float64 tensors under ``inference_mode``, plain
@@ -15,7 +16,7 @@ of :mod:`optbench.bench.workloads`:
 * ``jax``: ``jit(vmap(lax.scan))`` per workload, x64, compiled ahead of time
   in ``prepare``.  When ``jax`` is importable.
 
-W4's MLP gradient is backpropagation written out (as W3's logistic gradient)
+mlp-minibatch's gradient is backpropagation written out (as logreg-minibatch's)
 in all three, the same arithmetic as optbench's ``mlp_fg`` up to summation
 order: softmax as ``e * (1 / Σe)`` minus the one-hot label, ``tanh' = 1 -
 a²``, the mean as the sum over the batch divided by B.
@@ -196,7 +197,7 @@ NUMPY = {ROSENBROCK_ADAM: numpy_rosenbrock_adam, GRID_SGD_MOMENTUM: numpy_grid_s
 def run_numpy(workload, inputs, noise=None):
     """The NumPy peer; ``noise(shape) -> factors`` multiplies every gradient
     (rounding-sensitivity probes only)."""
-    with np.errstate(all="ignore"):  # W2 has diverging runs (inf/nan)
+    with np.errstate(all="ignore"):  # grid-sgd-momentum has diverging runs (inf/nan)
         return NUMPY[workload](inputs, noise)
 
 

@@ -1,9 +1,9 @@
 """Lane driver for one (objective, optimizer, dim, K) -- a code template.
 
-optbench.engine.drivers (lane_driver) substitutes the marked lines (the pair's fg / step, DIM, K,
-STATE_SIZE, ESCAPE, REGISTERS, PREFETCH, the fg adapter) and writes the
-module into its cache folder, so Numba compiles one specialised driver per
-(pair, dim, K) and caches it.
+optbench.engine.drivers (lane_driver) substitutes the marked lines (the
+pair's fg / step, DIM, K, STATE_SIZE, ESCAPE, REGISTERS, PREFETCH, the fg
+adapter) and writes the module into its cache folder, so Numba compiles one
+specialised driver per (pair, dim, K) and caches it.
 
 A *block* is K runs that share one hyperparameter row, stepped in
 lock-step.  Their state lives in one scratch vector S, dim-major:
@@ -13,64 +13,34 @@ lock-step.  Their state lives in one scratch vector S, dim-major:
     S[ST_OFF + (j*DIM + i)*K + k]   optimizer state row j
     S[F_OFF + k]                    f of lane k at the current step
 
-Registers or memory (REGISTERS, chosen per CPU by
-drivers.lane_state_in_registers): every access to S in the step loop has
-a compile-time offset (lane loops of constant length K, vectorised and
-unrolled; the step on the whole flat block), so when S is a stack array
-(``stack1``) LLVM's late SROA promotes it to registers, as gcc keeps the C
-peer's ``double x[16]``: no store and reload of x, g and the optimizer
-state at each step.  That pays where the state fits in the vector
-registers (AVX-512 on AMD, 32 x 8 doubles: W1 1.2x, W2 1.2x faster than on
-a heap S, Zen 5) and costs where it does not (AVX2, 16 x 4 doubles: the register
-allocator spills the whole state around every branch of the step loop, W1
-1.15x and W2 1.2x slower than on a heap S, Zen 1); there S is a heap array
-and the code below is the same.  The write prefetch of the curve lines
-(PREFETCH) goes with the register state: it made W2 1.2x faster on Zen 5,
-and W1 1.06x slower and W2 no faster on Zen 1.  The rare paths (a lane stops, a
-target is reached, logging g or x) index lanes with a variable, which
-would keep S in memory; they read a heap copy H instead, made by one
-constant-length ``copy_block`` (a memcpy that SROA splits into register
-moves) just before them.  LF and LI (per-lane bounds and flags) are stack
-arrays too: they stay in memory (the rare paths index them with a
-variable), but as distinct stack objects they cannot alias S or the
-outputs, so the lane loops need no run-time alias checks (whose scalar
-fallback loop would index S with a variable).  The same goes for the
-optimizer steps: a store under a test if-converts into a masked store,
-which SROA cannot split, so every registered step stores unconditionally
-(its tests pick values).
-
 For every lane k the registered ``fg(x, g, *args)`` sees 1-D views with DIM
-elements at stride K (compile-time constants: LLVM unrolls fg's loops over
-i, and the loop over lanes k vectorises); the registered
-``step(x, g, state, hp, sched, t)`` is called ONCE per block on the flat
-(DIM*K,) views -- valid because step is elementwise over coordinates and
-the block shares one hyperparameter row.
+elements at stride K (compile-time constants: LLVM unrolls fg's loops and
+vectorises the loop over lanes); the registered ``step`` is called once per
+block on the flat (DIM*K,) views, valid because a step is elementwise and
+the block shares one hyperparameter row.  fg and step stay two loops: fused
+per lane (as in the C peer) the loop does not vectorise.
 
-Why fg and step are two loops, not one loop over lanes as in the C peer
-(measured on Zen 1, W1, one thread): in a bare driver (no bookkeeping, the
-same curve writes) the registered fg and step fused per lane ran 72 ms
-against 78 ms as two loops (C: 65 ms).  In this driver the fused loop does
-not vectorise.  The step tests its hyperparameters (Adam: weight decay,
-amsgrad, which lerp formula); those tests leave the lane loop only when the
-hp and schedule rows are stack copies (a heap row may alias S), and even
-then LLVM declines to unswitch a loop this large.  Forced to
-(``-unswitch-threshold=5000``, an LLVM option for the whole process), the
-fused driver ran 0.97x as fast as this one, with identical numbers.
+Registers or memory (REGISTERS, per CPU: drivers.lane_state_in_registers):
+every access to S in the step loop has a constant offset, so when S is a
+stack array (``stack1``) LLVM's late SROA keeps it in registers, which pays
+where it fits in the vector registers; elsewhere S is a heap array and the
+code is the same.  Anything that indexes S with a variable, or stores to it
+under a test (a masked store), would keep S in memory, so: the rare paths
+(a lane stops, a target is reached, logging g or x) read a heap copy H made
+by one constant-length ``copy_block``; LF and LI (per-lane bounds and
+flags) are separate stack arrays, which cannot alias S, so the lane loops
+need no run-time alias checks; every registered step stores
+unconditionally (its tests pick values).  tests/test_lanes.py checks the
+promotion on the compiled code.
 
-Per-lane bookkeeping: the event test (divergence / escape / next target)
-and the running best are computed branch-free in the same loop as f (so
-that loop still vectorises; the best goes from a copy to a second array,
-see eval_block); the history write is a loop over lanes.
-Everything rare (a lane stops, a target is reached, the end of a block,
-the gradient tolerance) sits behind one block-level flag.  A lane that
-stops is frozen: its outputs are written at the stop and never again; it
-keeps computing (results discarded) until the whole block has stopped.
+Per-lane bookkeeping (the event test and the running best) is branch-free in
+the same loop as f; everything rare sits behind one block-level flag.  A
+lane that stops is frozen: its outputs are written at the stop and never
+again; it keeps computing until the whole block has stopped.
 
 The numbers are those of the one-run-at-a-time driver (``_scalar_template``)
-bit for bit, field by field: the same operations in the same order per run
-(tests/test_lanes.py).  Views into S are built by the intrinsics of
-:mod:`optbench.engine._views` (compile-time shapes and strides, no reference
-counting), not by slicing, which would hide the shapes from LLVM.
+bit for bit, field by field (tests/test_lanes.py).  Why each choice, with
+the measurements: docs/performance.md, "The lane driver".
 """
 import math
 
@@ -155,10 +125,9 @@ def eval_block(S, args, LF, LI, f_star, best_in, best):
 
 @jit(inline="always")
 def step_block(S, hp_r, sched_row, t):
-    # constant shapes throughout (see "Registers or memory" above); short loops (SGD
-    # without momentum, its first step) are unrolled into scalar code, as
-    # Numba runs without the SLP vectorizer, but on registers (SLP on
-    # measured no faster for W2)
+    # constant shapes throughout (see "Registers or memory" above); short
+    # loops are unrolled into scalar code (Numba runs without LLVM's SLP
+    # vectorizer, which was no faster here), but on registers
     step(contig1(S, X_OFF, (N,), (1,)), contig1(S, G_OFF, (N,), (1,)),
          contig2(S, ST_OFF, (NS1, N), (N, 1)), hp_r, sched_row, t)
 
@@ -223,13 +192,10 @@ def freeze(k, st, t, li, S, LF, LI, best, curve_f, curve_g, curve_x, x_final, f_
            steps_run, n_logged, status, converged_step, stopped_bad):
     """Write lane k's outputs at its stop (step t, li points logged so far).
 
-    A plain call, which LLVM inlines all the same.  Inlined by Numba
-    (``inline="always"``), its array arguments became new variables, and
-    Numba increfed and decrefed each of them around every stop: 24 atomic
-    read-modify-writes per stopped lane, each a full barrier that waits for
-    the lane driver's pending curve stores.  A call passes borrowed
-    references (none).  With the NaN fill below, W2 ran 5% faster (Intel
-    AVX-512, one thread, medians of 25, identical numbers)."""
+    A plain call, which LLVM inlines all the same: inlined by Numba
+    (``inline="always"``), its array arguments became new variables that
+    Numba increfed and decrefed around every stop, atomics that wait for the
+    pending curve stores; a call passes borrowed references."""
     r = LI[RUN, k]
     LI[ACT, k] = 0
     n_log = curve_f.shape[1]
@@ -418,12 +384,12 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                     if PREFETCH and (li & 7) == 0:
                         # the lines each lane writes 16 logged points ahead:
                         # a store that misses the cache holds up the ones
-                        # behind it (W2 1.2x faster on Zen 5; see PREFETCH)
+                        # behind it
                         for k in range(K):
                             prefetch_w(curve_f, LI[RUN, k], li + 16)
                     if n_act == K and contiguous:
                         # rows r0 .. r0 + K - 1, a constant stride apart: no
-                        # row index to load per store (W2 ~6% faster)
+                        # row index to load per store
                         for k in range(K):
                             curve_f[np.uint64(r0 + k), li] = S[F_OFF + k]
                     elif n_act == K:

@@ -87,7 +87,7 @@ def add_noise(g, key, t, sigma):
 
 @jit
 def draw_rows(rows, key, t, n_samples):
-    """Minibatch row indices for step t (with replacement), as the peers' W3:
+    """Minibatch row indices for step t (with replacement), as the peer harness's logreg-minibatch:
     draw k = t B + j + 1, index = ((u >> 32) N) >> 32."""
     b = rows.shape[0]
     for j in range(b):

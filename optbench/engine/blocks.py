@@ -6,9 +6,8 @@ import numpy as np
 
 from .._jit import jit
 
-# runs per block of the lane driver: 8 measured slower on AVX-512 and AVX2;
-# 32 gained 2-7% on W1/W2 with the state in memory (Zen 1) and ranged from
-# -12% to +12% by pair with it in registers (Zen 5), so 16 stays
+# runs per block of the lane driver: 8 was slower everywhere, 32 faster for
+# some pairs and slower for others (docs/performance.md)
 LANES = 16
 MAX_LANE_DIM = 8  # above this fg's loops over coordinates are not unrolled: one run at a time
 
@@ -37,11 +36,9 @@ def _segments(hp):
 
 def row_groups(hp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(hp, axis=0, return_inverse=True)``, in O(R) for the usual
-    case of equal rows next to each other (sweep order): np.unique over
-    rows sorts them all (~3 ms for 4096 rows).  The scan is compiled and the
-    few distinct runs are sorted with lexsort (np.unique over rows goes
-    through structured dtypes): 0.02 instead of 0.2 ms for W2's 12288 rows,
-    four times per W2 call."""
+    case of equal rows next to each other (sweep order), where np.unique
+    sorts every row: a compiled scan, then lexsort over the few distinct
+    runs (np.unique over rows goes through structured dtypes)."""
     R = hp.shape[0]
     if R == 0:
         return hp[:0], np.zeros(0, np.int64)
@@ -61,8 +58,8 @@ def row_groups(hp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def make_blocks(inverse: np.ndarray, lanes: int) -> np.ndarray:
     """(n_blocks, lanes) run indices, each block's runs sharing one
     hyperparameter row (``inverse``, the row of each run), in run order
-    within a row; -1 pads the last block of a row.  Vectorised: a Python
-    loop over rows cost ~0.3 ms per call for W2's 64 rows."""
+    within a row; -1 pads the last block of a row.  Vectorised: it runs
+    before every group's kernels."""
     R = inverse.shape[0]
     if R == 0:
         return np.zeros((0, lanes), np.int64)
@@ -90,16 +87,11 @@ def guided_chunks(n_blocks: int, threads: int, max_blocks: int | None = None) ->
     """Chunk boundaries (``starts[j]`` to ``starts[j + 1]``) for threads
     taking chunks in turn: each chunk is the remaining blocks over
     2 x threads, at most ``max_blocks``, down to one block.  Contiguous
-    chunks keep each thread on its own rows of the (freshly allocated)
-    curve arrays -- with one block per fetch both threads fault in the same
-    huge pages (W1 in fresh processes: 30-50 ms of sys time per call,
-    median 31-36 ms against 23) -- and the single blocks at the end balance
-    load (runs that stop early make blocks cheap).  The cap (the lane
-    driver's: a huge page of curve rows) bounds what a thread that runs
-    slowly holds: on this shared VM one of two threads sometimes runs ~9x
-    slower for a whole process, and with a first chunk of 1/4 of W1's
-    blocks for the other thread, the slow one's 3/16 took twice the time
-    of all the rest (28 ms calls against 10)."""
+    chunks keep each thread on its own rows of the freshly allocated curve
+    arrays (one block per fetch makes threads fault in the same huge
+    pages), the single blocks at the end balance load (runs that stop early
+    make blocks cheap), and the cap (a huge page of curve rows) bounds what
+    a thread that happens to run slowly holds."""
     cap = n_blocks if max_blocks is None else max(1, int(max_blocks))
     starts = [0]
     lo = 0
@@ -119,15 +111,11 @@ def region_chunks(n_blocks: int, calls: int, max_blocks: int | None = None) -> t
     order, then takes what is left of regions i + 1, i + 2, ... chunk by
     chunk, so load still balances dynamically.
 
-    Why regions: with one sequence of chunks taken in turn, the two threads
-    always worked on neighbouring chunks of the freshly allocated curve
-    array, and a chunk boundary almost never falls on a huge-page boundary,
-    so both threads faulted in the same 2 MiB pages (one waits while the
-    other zeroes it) at every boundary.  With a region each they meet once,
-    at the end.  W2 on 2 threads: 18.3 -> 15.8 ms with the curve in fresh
-    memory, unchanged with it already faulted in (Intel, medians of 21,
-    alternating; c_omp 14.7 ms).  Which call takes which block never
-    changes a number: each block is computed the same wherever it runs."""
+    Why regions: threads taking chunks in turn always work on neighbouring
+    chunks, and fault in the same 2 MiB pages of the fresh curve array at
+    every chunk boundary; with a region each they meet once, at the end.
+    Which call takes which block never changes a number: each block is
+    computed the same wherever it runs."""
     regions = max(1, min(int(calls), n_blocks))
     bounds = [n_blocks * i // regions for i in range(regions + 1)]
     starts, first = [0], []

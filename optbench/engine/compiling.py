@@ -39,9 +39,8 @@ def compile_missing(calls, processes: int) -> int:
     writing Numba's disk cache, from which this process then loads them.
 
     Numba compiles one function at a time per process (a global lock), and
-    a lane driver costs 7-9 s on a slow core (Zen 1), so the four of
-    ``problems/quick.toml`` took 32 s one after the other.  Drivers live in
-    separate modules, so the processes never write the same cache index.
+    a lane driver takes seconds to compile.  Drivers live in separate
+    modules, so the processes never write the same cache index.
     A child that fails costs nothing but time: its kernels compile here, at
     their first call.  Returns the number compiled in other processes."""
     todo, seen = [], set()

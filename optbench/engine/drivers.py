@@ -96,7 +96,7 @@ def cache_dir() -> Path:
 def _import_line(func, alias: str, marker: str, inline: bool = True) -> str:
     """Import the registered function and make an inline-always copy of it:
     without IR inlining every step is a real call that passes each array as
-    ~7 exploded fields (measured 1.7-2x slower on 2-D problems).  With
+    ~7 exploded fields, a large share of a 2-D step.  With
     ``inline=False`` the driver calls the registered function itself (see
     :func:`_fill`)."""
     py = getattr(func, "py_func", func)
@@ -123,10 +123,8 @@ def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants:
 
     A data objective's fg (and fg_step) is called, not inlined at the IR
     level: one call does a whole (mini)batch of rows, so the call costs
-    nothing measurable (W3, one thread: 1.11-1.21 s against 1.14-1.19 s
-    inlined), while inlining its tree of helpers into every driver cost
-    12-15 s of compile per (objective, optimizer) pair (4-6 s called; the
-    function itself compiles once per process and caches on disk)."""
+    nothing measurable, while inlining its tree of helpers into every
+    driver multiplied the compile time of each pair."""
     lines = []
     for line in template.read_text().splitlines():
         if line.endswith("# @@FG@@"):
@@ -158,10 +156,9 @@ def driver_source(objective: Objective, optimizer: Optimizer) -> str:
 def vector_register_bytes() -> int:
     """Bytes in the vector registers that LLVM vectorises with for the CPU
     Numba compiles for (its host, or ``NUMBA_CPU_NAME`` and
-    ``NUMBA_CPU_FEATURES``): 32 x 64 with AVX-512 on AMD (Zen 4, Zen 5);
+    ``NUMBA_CPU_FEATURES``): 32 x 64 with AVX-512 on AMD (znver4, znver5);
     32 x 32 with AVX-512 on Intel, whose LLVM tuning prefers 256-bit
-    vectors (checked: no ``<8 x double>`` in a lane driver compiled for
-    skylake-avx512); 16 x 32 with AVX; 16 x 16 otherwise (SSE2)."""
+    vectors; 16 x 32 with AVX; 16 x 16 otherwise (SSE2)."""
     from llvmlite import binding
     from numba.core import config
     from numba.core.codegen import get_host_cpu_features
@@ -181,9 +178,8 @@ def lane_state_in_registers(optimizer: Optimizer, dim: int, lanes: int) -> bool:
     state, f: ``(2 + n_state) * dim * lanes + lanes`` doubles) in a stack
     array that LLVM promotes to registers, or in memory.  In registers only
     where it fits in the vector registers (:func:`vector_register_bytes`):
-    with 32 of 8 doubles W1 and W2 ran 1.2x faster so (Zen 5); with 16 of 4
-    they ran 1.15x and 1.2x slower (Zen 1: the register allocator spills
-    the whole state around every branch of the step loop)."""
+    where it does not, the register allocator spills the whole state around
+    every branch of the step loop, slower than memory."""
     size = ((2 + optimizer.n_state) * dim + 1) * lanes * 8
     return size <= vector_register_bytes()
 

@@ -8,8 +8,8 @@ count or chunk size.
 
 Two drivers give the same numbers bit for bit: the lane driver steps blocks
 of 16 runs sharing a hyperparameter row in lock-step (analytic objectives
-of dimension <= 8, vectorised across runs: ~5x the throughput on 2-D
-surfaces), the scalar driver one run at a time (everything else).
+of dimension <= 8, vectorised across runs), the scalar driver one run at a
+time (everything else).
 
 Parallelism: the drivers are ``nogil`` Numba functions; work goes to a
 long-lived pool of Python threads, one per core (``threads`` or
@@ -111,7 +111,7 @@ class PreparedGroup:
 def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-step scalars for each distinct hyperparameter row: (table, row index per run)."""
     uniq, inverse = row_groups(hp)
-    if optimizer.n_sched == 0:  # nothing per step: no call per row (W2: 64 a group)
+    if optimizer.n_sched == 0:  # nothing per step: no Python call per distinct row
         return np.zeros((uniq.shape[0], steps, 0)), inverse
     table = np.stack([np.asarray(optimizer.schedule(row, steps), dtype=np.float64) for row in uniq])
     return np.ascontiguousarray(table), inverse
@@ -179,8 +179,7 @@ def prepare_group(
     def output(given, shape, fill):
         if given is None:
             # the lane driver writes every cell of its outputs (values, or NaN
-            # after a stop): no pass over fresh memory to fill it first (a
-            # W2 group logging f, |g| and x: 48 -> 39 ms, 1 thread)
+            # after a stop): no pass over fresh memory to fill it first
             return np.empty(shape) if use_lanes else np.full(shape, fill)
         if given.shape != shape or given.dtype != np.float64 or not given.flags.c_contiguous:
             raise ValueError(f"a preallocated output must be a C-contiguous float64 array of shape {shape}, "
@@ -260,12 +259,9 @@ def run_groups(groups) -> list[GroupResult]:
     """:func:`run_group` for each dict of its keyword arguments, with no
     barrier between groups: every group is prepared first, then all their
     kernel calls go to the thread pool at once, so a thread that finishes
-    its share of one group goes on to the next (W2's three objectives: the
-    idle core between groups cost ~10% of the wall time).  Preparing first
-    keeps Python off the cores while the kernels run: on 2 cores, preparing
-    W2's second group while the first one's kernels ran took 3.5-4.9 ms of
-    wall time instead of 0.2-0.3 ms, the time it held a core that a kernel
-    thread wanted.  Results are those of separate run_group calls, bit for
+    its share of one group goes on to the next instead of idling at a
+    barrier, and Python holds no core while the kernels run.  Results are
+    those of separate run_group calls, bit for
     bit: a group's numbers never depend on the threads or the order.  A
     group refused by its checks is raised after the groups before it have
     run to their end (a KeyboardInterrupt is not held back)."""
@@ -356,7 +352,7 @@ _pools_lock = threading.Lock()
 
 def _pool(threads: int) -> ThreadPoolExecutor:
     """One long-lived pool per thread count: a sweep calls run_group once per
-    chunk, and starting threads each time cost ~3 ms a call."""
+    chunk, and starting threads for each call is not free."""
     with _pools_lock:
         pool = _pools.get(threads)
         if pool is None:

@@ -4,7 +4,7 @@ and the eight partial sums of a row's dot product as one vector (``dot_chains8``
 Why: Numba compiles ``math.exp`` / ``math.log1p`` to calls into the C
 library, one element at a time.  Inside a loop over the rows of a data set
 such a call also keeps LLVM from vectorising the loop.  The full-data
-logistic loss spends most of its time there (W3: 27 ns of a row's 34 ns).
+logistic loss spends most of its time there.
 The functions below are straight-line arithmetic, integer ops on the bits
 of a double and selects, which LLVM vectorises across rows (8 doubles per
 AVX-512 instruction), and they are deterministic: the same bits on every

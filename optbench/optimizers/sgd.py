@@ -57,7 +57,7 @@ def sgd_step(x, g, state, hp, sched, t):
     n = x.shape[0]
     # The usual settings get loops of their own, free of tests: with the
     # tests inside, LLVM if-converts all four cases into one masked loop
-    # that does the work of every case (W2 without curves: 15.7 -> 13.1 ms).
+    # that does the work of every case.
     # Each fast loop does the general loop's operations in its order
     # (1.0 * g == g exactly), so the numbers are the same bit for bit.
     if wd == 0.0 and not nesterov and dampening == 0.0:

@@ -38,7 +38,7 @@ def main() -> int:
     style.use("default")  # as the pool's own process draws (see optbench.report.build.collect)
     figures.warm_up()
     # numba's typing and target contexts initialise on a process's first
-    # compiled call (0.3 s, Zen 1): make it now, not in the first contour grid
+    # compiled call: make it now, not in the first contour grid
     problem = objectives.get("quadratic").make(2)
     problem.objective.fg(np.zeros(2), np.zeros(2), *problem.args)
     data = None
@@ -70,5 +70,5 @@ if __name__ == "__main__":
         code = 130
     sys.stderr.flush()
     # its answers are flushed and it holds nothing else: skip the shutdown's
-    # garbage collections (0.35 s, Zen 1), which the pool would wait for
+    # garbage collections, which the pool would wait for
     os._exit(code)

@@ -22,7 +22,7 @@ def _say(quiet: bool, msg: str) -> None:
 
 
 CASE_FIGURES = ("convergence", "lr_sensitivity", "heatmaps", "trajectories", "basins", "runtime")
-# relative drawing times (quick.toml, Zen 1): jobs are dealt heaviest first,
+# relative drawing times (measured on quick.toml): jobs are dealt heaviest first,
 # so that no process is left drawing a big figure while the others wait
 JOB_COST = {"trajectories": 3.0, "basins": 3.0, "family": 3.0, "summary": 2.0, "lr_sensitivity": 1.6,
             "runtime": 1.4, "heatmaps": 1.2, "convergence": 1.0}

@@ -2,7 +2,7 @@
 
 A :class:`DrawingPool` starts its helpers (``python -m
 optbench.report._worker``) as soon as it is made.  Each imports and warms
-what drawing needs (about 2 s of CPU on the 2-vCPU Zen 1 VM) while this
+what drawing needs (seconds of CPU) while this
 process is busy with its own imports and the sweep, then waits on its stdin.
 :meth:`DrawingPool.start` gives them the results folder as soon as the sweep
 has written it: each loads it, lists the report's figure jobs and starts
@@ -12,9 +12,7 @@ helper that is late or slow only takes fewer jobs; a job a helper cannot
 draw is drawn here.  Jobs are dealt heaviest first, so that nobody is left
 drawing a big figure while the others wait.
 
-On the 2-vCPU VM this and a quicker exit (``cli.console_main``) took the
-warm ``quick.toml`` from 6.7 to 4.8 s; drawing its 11 figures is 4 s of
-CPU.  Plain subprocesses rather than
+Plain subprocesses rather than
 ``multiprocessing``: spawn re-imports the caller's ``__main__`` (a script
 that calls ``optbench.run`` at top level would start the sweep again in
 every helper), and fork copies pyarrow's and numba's threads mid-state.

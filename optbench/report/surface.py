@@ -1,8 +1,8 @@
 """A 2-D objective's surface on a grid, for contour backgrounds.
 
 The registered ``fg`` is a compiled single-point function; calling it in a
-plain loop over a 150 x 150 grid costs ~25 ms (the dispatcher call is
-~1 µs), far less than compiling a vectorized helper per objective would.
+plain loop over a 150 x 150 grid costs far less than compiling a vectorized
+helper per objective would.
 """
 from __future__ import annotations
 

@@ -31,8 +31,7 @@ def row_dot(X, i, x, nf):
     run and thread; eight independent chains instead of one, so the
     products do not wait on each other's additions (fastmath, which would
     let LLVM pick an order itself, stays off).  The chains are one vector
-    (:func:`~optbench.objectives._vmath.dot_chains8`): 20 -> 13 ns a row of
-    32 features on Zen 1, the same bits."""
+    (:func:`~optbench.objectives._vmath.dot_chains8`), the same bits."""
     z = dot_chains8(X, i, x, nf)
     j = nf - nf % 8
     while j < nf:
@@ -100,9 +99,9 @@ def add_row(g, d, X, i, nf):
 
     The intercept's part (d itself) is summed by the caller in a local and
     added to g[nf] once after the loop over rows: a store to g[nf] behind a
-    test of has_b in that loop made the minibatch step ~1.8x slower (W3's
-    128 rows x 32 features: 5.5 -> 2.9 us; the C peer 2.3).  The sum is the same, in the same order, from
-    the same 0.0, so the gradient is unchanged bit for bit."""
+    test of has_b in that loop kept it from vectorising.  The sum is the
+    same, in the same order, from the same 0.0, so the gradient is unchanged
+    bit for bit."""
     if d != 0.0:
         for j in range(nf):
             g[j] += d * X[i, j]

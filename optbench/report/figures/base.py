@@ -57,7 +57,7 @@ _MATH_NUMBER = re.compile(r"^\$\\mathdefault\{(-?[0-9.e+-]+)\}\$$")
 class PowerFormatter(LogFormatterSciNotation):
     """Matplotlib's log-axis labels (10⁻³, 2×10⁻³, 0.5) as plain Unicode text
     instead of mathtext: the same label, without mathtext's parser and
-    layout (the report's figures drew 7% faster, Zen 1).  A label of any
+    layout, a measurable share of the drawing time.  A label of any
     other form is left as mathtext."""
 
     def __call__(self, x, pos=None):
@@ -113,8 +113,7 @@ def to_png(fig: Figure) -> bytes:
 
 def warm_up() -> None:
     """Draw a small throwaway figure: it loads the font and fills the text
-    caches that the first real figure of a process would otherwise pay for
-    (it drew in 0.37 s instead of 0.22 s, Zen 1)."""
+    caches that the first real figure of a process would otherwise pay for."""
     frame = Frame(1, 1, 1.5, 1.0)
     ax = frame.add(0)
     ax.plot([1.0, 2.0], [1.0, 10.0], label="warm-up")
