@@ -9,6 +9,7 @@ import argparse
 import gc
 import json
 import sys
+from pathlib import Path
 
 from ._errors import OptbenchError
 
@@ -112,7 +113,7 @@ def cmd_run(args) -> int:
         from .api import run
 
         quiet = args.quiet or not sys.stderr.isatty()
-        results = run(args.spec, out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
+        results = run(Path(args.spec), out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
                       threads=args.threads, chunk_runs=args.chunk_runs, scheduler=args.scheduler,
                       workers=args.workers, drawing=drawing)
     runs = results.runs

@@ -118,29 +118,64 @@ class Spec:
 # ------------------------------------------------------------------ loading
 
 
+MAX_DEPTH = 16  # nesting of lists and tables in a spec (a real one is about 5 deep)
+
+
 def load_spec(source: str | Path | dict) -> Spec:
-    """Read and validate a spec from a TOML path, TOML text, or a dict."""
+    """Read and validate a spec from a TOML path, TOML text, or a dict.
+
+    A string is a path when it is one line without ``=`` (TOML text always
+    has one), so ``"problems/quick.toml"`` and ``"spec.txt"`` are files."""
     if isinstance(source, dict):
-        raw = source
+        raw, where = source, "spec"
     else:
         text, where = _read(source)
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(f"{where}: malformed TOML: {exc}") from None
+        except RecursionError:
+            raise SpecError(f"{where}: nested too deeply to parse (a spec needs a few levels of lists and "
+                            f"tables; at most {MAX_DEPTH})") from None
+    _check_depth(raw, where)
     return validate(raw)
 
 
+def _check_depth(raw, where: str) -> None:
+    """Refuse lists and tables nested deeper than MAX_DEPTH (walked without recursion)."""
+    stack = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{where}: lists or tables nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+
+
 def _read(source) -> tuple[str, str]:
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError(f"spec file {str(path)!r} not found")
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"cannot read spec {str(path)!r}: {exc}") from None
-    return str(source), "spec"
+    is_path = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source)
+    if not is_path:
+        return str(source), "spec"
+    path = Path(source)
+    name = str(path)
+    if path.is_dir():
+        raise SpecError(f"spec {name!r} is a folder; give a spec file, e.g. problems/quick.toml")
+    if not path.exists():
+        raise SpecError(f"spec file {name!r} not found")
+    if not path.is_file():
+        raise SpecError(f"spec {name!r} is not a regular file; give a spec file, e.g. problems/quick.toml")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is fine
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec {name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec {name!r}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise SpecError(f"spec {name!r} is empty; a spec needs a name, [[objectives]] and [[optimizers]] "
+                        f"(see problems/quick.toml)")
+    return text, name
 
 
 def _unknown(what: str, key: str, known) -> SpecError:
@@ -421,6 +456,8 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
             if skip_invalid:
                 skipped.append(f"{where}: {exc}")
                 continue
-            raise SpecError(f"{where}: {exc}") from None
+            crossed = math.prod(len(a) for a in axes) > 1
+            hint = "; skip_invalid = true skips the combinations torch rejects" if crossed else ""
+            raise SpecError(f"{where}: {exc}{hint}") from None
         cases.append(OptimizerCase(i, name, resolved))
     return cases, skipped

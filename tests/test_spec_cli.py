@@ -198,3 +198,59 @@ def test_a_sweep_larger_than_the_free_disk_is_refused_before_anything_is_written
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GiB on disk" in err[0] and "are free" in err[0]
     assert not out.exists()
+
+
+def _readme_toml_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```toml\n(.*?)```", text, re.S)
+
+
+def test_every_toml_block_of_the_readme_is_a_valid_spec():
+    blocks = _readme_toml_blocks()
+    assert blocks
+    for block in blocks:
+        load_spec(block)
+
+
+def test_a_combination_torch_rejects_in_a_crossed_entry_points_to_skip_invalid():
+    text = BASE.replace("momentum = [0.0, 0.9]", "momentum = [0.0, 0.9]\nnesterov = [false, true]")
+    with pytest.raises(SpecError, match="nesterov=true requires momentum > 0.*skip_invalid = true"):
+        load_spec(text)
+    assert load_spec(text.replace('name = "t"', 'name = "t"\nskip_invalid = true')).skipped
+
+
+@pytest.mark.parametrize("shape", ["list", "table"])
+def test_deeply_nested_toml_is_one_line(shape, tmp_path, capsys):
+    value = "[" * 5000 + "]" * 5000 if shape == "list" else "{a = " * 3000 + "1" + "}" * 3000
+    path = tmp_path / "deep.toml"
+    path.write_text(BASE.replace("lr = [1e-3, 1e-2]", f"lr = {value}"))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nested" in err[0]
+    deep = 0.1  # and a dict from Python, parsed already
+    for _ in range(40):
+        deep = [deep]
+    raw = {"name": "t", "objectives": [{"name": "sphere"}], "optimizers": [{"name": "sgd", "lr": deep}]}
+    with pytest.raises(SpecError, match="nested more than"):
+        load_spec(raw)
+
+
+def test_a_spec_path_is_read_as_a_file_whatever_its_name(tmp_path, capsys):
+    """A folder, a device, a missing file, an empty one, a .txt name, a BOM:
+    each named for what it is, never parsed as TOML text."""
+    (tmp_path / "spec.txt").write_text(BASE)
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    (tmp_path / "empty.toml").write_text("\n")
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00name")
+    assert load_spec(tmp_path / "spec.txt").name == "t"
+    assert load_spec(str(tmp_path / "bom.toml")).name == "t"
+    cases = [(tmp_path, "is a folder"), ("/dev/null", "is not a regular file"),
+             (tmp_path / "nope.toml", "not found"), (tmp_path / "empty.toml", "is empty"),
+             (tmp_path / "binary.toml", "is not UTF-8 text")]
+    for path, message in cases:
+        with pytest.raises(SpecError, match=message):
+            load_spec(str(path))
+        assert main(["run", str(path), "--out", str(tmp_path / "out"), "--no-report"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert main(["run", str(tmp_path / "spec.txt"), "--out", str(tmp_path / "out"), "--no-report", "--quiet"]) == 0
