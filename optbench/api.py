@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from ._errors import ResultsError, SpecError
+from ._process import usable_cores
 from .engine import log_steps
 from .engine.sources import code_digest
 from .grid import check_memory, chunk_plan, default_chunk_runs, plan
@@ -87,6 +88,12 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         raise SpecError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SpecError(f"--workers must be a positive number of worker processes, got {workers!r}")
+    cores = usable_cores()
+    if workers is not None and workers > cores:
+        raise SpecError(f"--workers {workers} is more than the {cores} cores here; give at most {cores} "
+                        f"(each worker runs its chunks on cores / workers threads)")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise SpecError(f"--threads must be a positive number of threads, got {threads!r}")
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
     check_memory(spec)  # before anything is created or replaced

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -218,8 +219,15 @@ def console_main() -> int:
     """The ``optbench`` console script: :func:`main`, then a quick exit.
     Python's shutdown runs full garbage collections over every object that
     numba, matplotlib and pandas made, a noticeable part of a short run;
-    frozen first, those objects are left to reference counting."""
-    rc = main()
+    frozen first, those objects are left to reference counting.  A reader
+    that goes away (``optbench list optimizers | head -1``) ends the command
+    quietly, as for any other Unix tool, not with a traceback."""
+    try:
+        rc = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        rc = 1
     gc.freeze()
     return rc
 

@@ -254,3 +254,51 @@ def test_a_spec_path_is_read_as_a_file_whatever_its_name(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert main(["run", str(tmp_path / "spec.txt"), "--out", str(tmp_path / "out"), "--no-report", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--threads", "0"], "--threads must be a positive number"),
+    (["--threads", "-1"], "--threads must be a positive number"),
+    (["--workers", "1000"], "cores here; give at most"),
+    (["--workers", "0"], "--workers must be a positive number"),
+])
+def test_thread_and_worker_counts_out_of_range_are_refused(args, message, tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(BASE)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-report", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--points", "0"], "points must be a positive number"),
+    (["--tol", "nan"], "tol must be a positive finite"),
+    (["--tol", "-1"], "tol must be a positive finite"),
+    (["--seed", "-3"], "seed must be an integer >= 0"),
+])
+def test_check_arguments_out_of_range_are_refused(args, message, capsys):
+    assert main(["check", "sphere", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "folder"])
+def test_bench_json_path_is_checked_before_the_bench_runs(where, tmp_path, capsys, monkeypatch):
+    from optbench.bench import compare
+
+    monkeypatch.setattr(compare, "bench", lambda *a, **k: pytest.fail("the bench ran before the path was checked"))
+    path = tmp_path / "no" / "x.json" if where == "missing-folder" else tmp_path
+    assert main(["bench", "--quick", "--json", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--json" in err[0], err
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "optbench.cli", "list", "objectives", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `| head -0` would: every write from now on is a broken pipe
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -33,6 +33,7 @@ agrees), ``FAIL``.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import sys
@@ -347,8 +348,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
+def _check_writable(path: str) -> None:
+    from pathlib import Path
+
+    from .._errors import SpecError
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise SpecError(f"--json {path!r} is a folder; give a file name, e.g. bench.json")
+    if not folder.is_dir():
+        raise SpecError(f"--json {path!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise SpecError(f"--json {path!r} cannot be written (permission denied)")
+
+
 def cmd_bench(args) -> int:
     """``optbench bench``: exit 0, or 1 when optbench disagrees with the NumPy reference."""
+    if args.json:
+        _check_writable(args.json)  # before the bench runs, not after: its timings would be lost
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     doc = bench(args.workload, args.impl, quick=args.quick, runs=args.runs, steps=args.steps,
                 repeats=args.repeats, rounds=args.rounds, check=not args.no_check,

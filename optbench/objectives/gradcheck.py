@@ -181,6 +181,12 @@ def check_objective(objective: Objective, points: int = 8, seed: int = 0, tol: f
 
 def check_gradients(names=None, points: int = 8, seed: int = 0, tol: float = 1e-6) -> list[GradientCheck]:
     """Gradient check of the named objectives (default: all registered)."""
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise SpecError(f"points must be a positive number of points per variant, got {points!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0.0 < tol < float("inf"):
+        raise SpecError(f"tol must be a positive finite relative error, got {tol!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError(f"seed must be an integer >= 0, got {seed!r}")
     names = list(OBJECTIVES) if names is None else list(names)
     out = []
     for name in names:
