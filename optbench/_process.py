@@ -1,4 +1,6 @@
-"""What optbench's threads and child processes (kernel compiling, report drawing) share."""
+"""This machine as optbench sees it: usable cores, available memory, the
+environment of its child processes (kernel compiling, report drawing), and
+sizes written as people read them."""
 from __future__ import annotations
 
 import os
@@ -20,3 +22,24 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable; 8 GiB where unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes with a binary unit and three significant digits: ``"512 B"``, ``"1.5 GiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

@@ -19,6 +19,7 @@ from . import __version__
 from ._errors import ResultsError, SpecError
 from ._process import usable_cores
 from .engine import log_steps
+from .engine.drivers import ensure_cache_dir
 from .engine.sources import code_digest
 from .grid import check_memory, chunk_plan, default_chunk_runs, plan
 from .report.pool import DrawingPool, auto_workers
@@ -97,6 +98,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
     check_memory(spec)  # before anything is created or replaced
+    ensure_cache_dir()  # a kernel cache that cannot be written: a temporary one, not a half-made folder
     n_inits = [spec.n_inits(c) for c in spec.objective_cases]
     check_disk(folder, spec.n_runs, len(log_steps(spec.steps, spec.log_every)),
                sum(c.problem.dim * n for c, n in zip(spec.objective_cases, n_inits)) / max(1, sum(n_inits)))

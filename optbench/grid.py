@@ -22,6 +22,7 @@ import numpy as np
 
 from . import optimizers
 from ._errors import SpecError
+from ._process import available_memory, format_bytes
 from .engine import log_steps
 from .optimizers import Optimizer
 from .spec import INIT_SCHEMES, ObjectiveCase, OptimizerCase, Spec
@@ -212,18 +213,7 @@ def check_memory(spec: Spec) -> None:
     avail = available_memory()
     if need > 0.8 * avail:
         raise SpecError(
-            f"the grid needs about {need / 2**30:.1f} GiB of memory ({n_runs:,} runs in the runs table, chunks of "
-            f"{chunk:,} runs x {n_log:,} logged steps) but {avail / 2**30:.1f} GiB are available; "
+            f"the grid needs about {format_bytes(need)} of memory ({n_runs:,} runs in the runs table, chunks of "
+            f"{chunk:,} runs x {n_log:,} logged steps) but {format_bytes(avail)} are available; "
             f"raise log_every or reduce the grid"
         )
-
-
-def available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30

@@ -225,7 +225,12 @@ def axis_values(value: Any, label: str) -> list:
         if args[2] > 100_000:
             raise SpecError(f"{label}: {kind} count {args[2]} is above 100000")
         fn = np.logspace if kind == "logspace" else np.linspace
-        return [float(v) for v in fn(args[0], args[1], args[2])]
+        with np.errstate(over="ignore"):
+            values = [float(v) for v in fn(args[0], args[1], args[2])]
+        if not all(math.isfinite(v) for v in values):
+            raise SpecError(f"{label}: {kind} {args!r} gives values too large for a float64 "
+                            f"(10**{max(args[0], args[1]):g})")
+        return values
     if isinstance(value, list):
         if not value:
             raise SpecError(f"{label}: an empty list gives an empty grid; give at least one value")

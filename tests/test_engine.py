@@ -1,6 +1,10 @@
 """The engine: compiled sweeps equal a plain loop, are deterministic, and mark divergence."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -196,7 +200,10 @@ def test_compile_missing_compiles_in_another_process(tmp_path, monkeypatch):
         drivers.add_recipe(getattr(mod, fn_name), name, fn_name)
     sig = compiling.signature(mod.twice, (1.0,))
     assert compiling.on_disk(mod.twice, sig) is False  # None would mean Numba's cache internals moved
+    leftovers = set(Path(tempfile.gettempdir()).glob("optbench-compile-*"))
     assert compiling.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,)), (mod.twice, (3.0,))], 2) == 1
+    # the child's job went through its stdin: nothing on disk that a killed process would leave behind
+    assert set(Path(tempfile.gettempdir()).glob("optbench-compile-*")) == leftovers
     assert mod.plus_one.overloads and not mod.twice.overloads  # the child compiled twice
     assert compiling.on_disk(mod.twice, sig) is True
     assert mod.twice(3.0) == 6.0 and mod.twice._cache_hits[sig] == 1 and not mod.twice._cache_misses
@@ -249,3 +256,31 @@ def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="compiling kernels in another process failed"):
         compiling.compile_missing([(mod.one, (1.0,)), (mod.two, (1.0,))], 2)
     assert not mod.two.overloads and mod.two(1.0) == 3.0 and mod.one(1.0) == 2.0
+
+
+def test_an_empty_home_does_not_put_the_kernel_cache_at_the_root(monkeypatch):
+    import pwd
+
+    from optbench.engine import drivers
+
+    monkeypatch.delenv("OPTBENCH_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", "")
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    assert drivers.cache_dir() == Path(home) / ".cache" / "optbench" / "kernels"
+
+
+def test_a_kernel_cache_that_cannot_be_written_falls_back_with_a_warning(tmp_path, monkeypatch):
+    """A sweep still runs and completes (state "complete", not "running")."""
+    import optbench
+    from optbench.engine import drivers
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a folder under a regular file cannot be made, even by root
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(drivers, "_fallback_cache", None)
+    spec = {"name": "fallback", "steps": 5, "objectives": [{"name": "sphere", "dim": 2}],
+            "optimizers": [{"name": "sgd", "lr": 0.1}], "init": {"count": 2}}
+    with pytest.warns(RuntimeWarning, match="cannot be written"):
+        res = optbench.run(spec, out=tmp_path / "out", report=False)
+    assert res.manifest["state"] == "complete" and len(res.runs) == 2
+    assert drivers.cache_dir() != blocker / "cache" / "kernels"

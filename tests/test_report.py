@@ -150,6 +150,14 @@ def test_rebuild_from_a_copied_folder(results, tmp_path, monkeypatch):
     assert len(html.encode()) < 250_000
 
 
+def test_a_file_named_plots_is_replaced_without_leftovers(results, tmp_path):
+    folder = _copy_tables(results, tmp_path / "copied")
+    (folder / "plots").write_text("not a folder")
+    build_report(folder, workers=1)
+    assert (folder / "plots").is_dir() and _figure_names(folder) == _figure_names(results)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
 def _figures(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (folder / "plots").glob("*.png")}
 

@@ -78,7 +78,7 @@ BAD = [
     (BASE.replace("count = 2", 'scheme = ["normal", "normal"]'), "init.scheme lists a scheme twice"),
     (BASE.replace("count = 2", 'scheme = "points"\npoints = [[1.0, 2.0, 3.0]]'), "init.points[0] has 3 coordinates"),
     (BASE.replace("steps = 20", "steps = 100\nrepeats = 10").replace("count = 2", "count = 1000000"),
-     "GiB of memory"),
+     "of memory ("),
 ]
 
 
@@ -196,7 +196,7 @@ def test_a_sweep_larger_than_the_free_disk_is_refused_before_anything_is_written
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--no-report"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "GiB on disk" in err[0] and "are free" in err[0]
+    assert len(err) == 1 and "B on disk" in err[0] and "are free" in err[0]
     assert not out.exists()
 
 
@@ -302,3 +302,16 @@ def test_a_reader_that_goes_away_ends_the_command_without_a_traceback():
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_sizes_in_messages_have_units_people_read():
+    from optbench._process import format_bytes
+
+    assert [format_bytes(n) for n in (0, 512, 2048, 1.5 * 2**30, 3 * 2**50, 5 * 2**60)] == [
+        "0 B", "512 B", "2 KiB", "1.5 GiB", "3 PiB", "5.12e+03 PiB"]
+
+
+def test_an_overflowing_logspace_is_one_line_without_a_numpy_warning(recwarn):
+    with pytest.raises(SpecError, match="too large for a float64"):
+        load_spec(BASE.replace("lr = [1e-3, 1e-2]", "lr = { logspace = [-4, 400, 5] }"))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -1,8 +1,8 @@
 """Compile kernels into Numba's disk cache in a separate process.
 
-``python -m optbench.engine._compile_worker JOB.pickle`` where the job is a
-list of ``(recipe, signature)``: ``recipe`` names a driver as
-:func:`optbench.engine.drivers.recipe_of` gives it, ``signature`` is a
+``python -m optbench.engine._compile_worker`` reads its job from stdin: a
+pickled list of ``(recipe, signature)``, where ``recipe`` names a driver as
+:func:`optbench.engine.drivers.recipe_of` gives it and ``signature`` is a
 tuple of Numba types.  The parent
 (:func:`optbench.engine.compiling.compile_missing`) loads the results from
 the cache; nothing else passes between the processes.
@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import pickle
 import sys
-from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def main() -> int:
     from optbench.engine import drivers
 
-    for recipe, sig in pickle.loads(Path(argv[0]).read_bytes()):
+    for recipe, sig in pickle.loads(sys.stdin.buffer.read()):
         drivers.from_recipe(recipe).compile(sig)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -9,7 +9,6 @@ process then loads from.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from . import drivers
 
@@ -59,32 +58,38 @@ def compile_missing(calls, processes: int) -> int:
     shares = [todo[k::processes] for k in range(processes)]
     import pickle
     import subprocess
-    import tempfile
     import warnings
 
     from .._process import child_env
 
     env = child_env()
-    with tempfile.TemporaryDirectory(prefix="optbench-compile-") as tmp:
-        procs = []
-        for k, share in enumerate(shares[1:], 1):
-            job = Path(tmp) / f"{k}.pickle"
-            job.write_bytes(pickle.dumps([(recipe, sig) for _, sig, recipe in share]))
-            procs.append(subprocess.Popen([sys.executable, "-m", "optbench.engine._compile_worker", str(job)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
-        try:
-            for fn, sig, _ in shares[0]:
-                fn.compile(sig)
-        except BaseException:
-            for proc in procs:  # Ctrl-C or an error here: the children's work is not wanted
-                proc.kill()
-            raise
-        finally:
-            failed = []
-            for proc in procs:
-                _, err = proc.communicate()
-                if proc.returncode != 0:
-                    failed.append((err.decode(errors="replace").strip().splitlines() or ["no output"])[-1])
+    env["OPTBENCH_CACHE_DIR"] = str(drivers.cache_dir().parent)  # the same folder, a fallback one included
+    procs = []
+    try:
+        # each child's job goes through its stdin: no file to leave behind if this process is killed
+        for share in shares[1:]:
+            proc = subprocess.Popen([sys.executable, "-m", "optbench.engine._compile_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=env)
+            procs.append(proc)
+            try:
+                proc.stdin.write(pickle.dumps([(recipe, sig) for _, sig, recipe in share]))
+                proc.stdin.close()
+            except BrokenPipeError:  # it died first: communicate() reports why
+                pass
+            proc.stdin = None
+        for fn, sig, _ in shares[0]:
+            fn.compile(sig)
+    except BaseException:
+        for proc in procs:  # Ctrl-C or an error here: the children's work is not wanted
+            proc.kill()
+        raise
+    finally:
+        failed = []
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                failed.append((err.decode(errors="replace").strip().splitlines() or ["no output"])[-1])
     if failed:
         warnings.warn(f"optbench: compiling kernels in another process failed ({failed[0]}); "
                       f"they compile here instead", RuntimeWarning, stacklevel=2)

@@ -31,7 +31,9 @@ import importlib.util
 import inspect
 import os
 import sys
+import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 from .. import objectives, optimizers
@@ -87,10 +89,51 @@ _loaded: dict[tuple[str, str], object] = {}
 _recipes: dict[int, tuple] = {}
 
 
+_fallback_cache: Path | None = None  # set by ensure_cache_dir where the configured folder is not writable
+
+
 def cache_dir() -> Path:
+    """``$OPTBENCH_CACHE_DIR/kernels``, else ``~/.cache/optbench/kernels`` (the
+    home folder from the password database when ``$HOME`` is empty)."""
+    if _fallback_cache is not None:
+        return _fallback_cache
     root = os.environ.get("OPTBENCH_CACHE_DIR")
-    base = Path(root) if root else Path.home() / ".cache" / "optbench"
-    return base / "kernels"
+    if root:
+        return Path(root) / "kernels"
+    home = os.environ.get("HOME") or _passwd_home()
+    return Path(home) / ".cache" / "optbench" / "kernels"
+
+
+def _passwd_home() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except (ImportError, KeyError):  # pragma: no cover - no password entry
+        return tempfile.gettempdir()
+
+
+def ensure_cache_dir() -> Path:
+    """The kernel cache folder, created and checked writable.  Where it
+    cannot be written, a private temporary folder serves this process (and
+    its compiling children), with a warning: a sweep still runs, it only
+    compiles its kernels again next time."""
+    global _fallback_cache
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}-{threading.get_ident()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return folder
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"optbench-{os.getuid()}" / "kernels"
+        fallback.mkdir(parents=True, exist_ok=True)
+        _fallback_cache = fallback
+        warnings.warn(f"optbench: the kernel cache {str(folder)!r} cannot be written ({exc.strerror or exc}); "
+                      f"kernels compile into {str(fallback)!r} instead (set OPTBENCH_CACHE_DIR to keep them)",
+                      RuntimeWarning, stacklevel=2)
+        return fallback
 
 
 def _import_line(func, alias: str, marker: str, inline: bool = True) -> str:

@@ -135,8 +135,11 @@ def _write_plots(folder: Path, plots) -> None:
             old = folder / f".plots.old-{os.getpid()}"
             os.replace(final, old)
         os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if old is not None:  # the previous plots/ (or whatever held the name: a file too)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._errors import ResultsError, SpecError
+from .._process import format_bytes
 from .schema import CHUNKS, CURVES, MANIFEST, RUNS, SCHEMA_VERSION, part_name, record_name
 
 
@@ -301,7 +302,7 @@ def check_disk(folder: Path, n_runs: int, n_log: int, mean_dim: float) -> None:
     free = shutil.disk_usage(probe).free + _tree_bytes(folder)
     if need > 0.95 * free:
         raise SpecError(
-            f"the sweep needs about {need / 2**30:.1f} GiB on disk ({n_runs:,} runs x {n_log:,} logged steps) "
-            f"but {free / 2**30:.1f} GiB are free under {str(probe)!r}; raise log_every, reduce the grid "
+            f"the sweep needs about {format_bytes(need)} on disk ({n_runs:,} runs x {n_log:,} logged steps) "
+            f"but {format_bytes(free)} are free under {str(probe)!r}; raise log_every, reduce the grid "
             f"or choose another --out"
         )
