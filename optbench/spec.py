@@ -45,6 +45,8 @@ INIT_FIELDS = {"scheme", "count", "points", "std"}
 INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_RUNS = 50_000_000
+MAX_OBJECTIVE_CASES = 10_000  # objective cases x init schemes
+MAX_OPTIMIZER_CASES = 100_000  # hyperparameter settings
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,15 @@ def axis_values(value: Any, label: str) -> list:
     if isinstance(value, list):
         if not value:
             raise SpecError(f"{label}: an empty list gives an empty grid; give at least one value")
+        seen = set()
+        for v in value:
+            key = (type(v) is bool, v)  # True and 1 are different values here
+            try:
+                if key in seen:
+                    raise SpecError(f"{label} lists {v!r} twice; each value of an axis is one point of the grid")
+                seen.add(key)
+            except TypeError:  # unhashable (a list): left to the field's own check
+                continue
         return list(value)
     return [value]
 
@@ -275,6 +286,7 @@ def validate(raw: dict) -> Spec:
     opt_entries = raw.get("optimizers")
     if not isinstance(opt_entries, list) or not opt_entries or not all(isinstance(e, dict) for e in opt_entries):
         raise SpecError("optimizers: give at least one [[optimizers]] entry with a name")
+    _check_grid_size(obj_entries, opt_entries, len(inits), repeats)
 
     objective_cases: list[ObjectiveCase] = []
     for i, entry in enumerate(obj_entries, 1):
@@ -287,8 +299,15 @@ def validate(raw: dict) -> Spec:
 
     optimizer_cases: list[OptimizerCase] = []
     skipped: list[str] = []
+    settings_seen: dict = {}  # (optimizer, resolved values) -> the entry that gave it
     for i, entry in enumerate(opt_entries, 1):
         cases, skip = _optimizer_cases(i, entry, skip_invalid)
+        for case in cases:
+            key = (case.name, tuple(sorted(case.values.items())))
+            if key in settings_seen:
+                raise SpecError(f"[[optimizers]] #{i}: {case.name} with {case.values} is already in the grid "
+                                f"(from [[optimizers]] #{settings_seen[key]}); it would run twice")
+            settings_seen[key] = i
         optimizer_cases.extend(cases)
         skipped.extend(skip)
     if not optimizer_cases:
@@ -305,6 +324,37 @@ def validate(raw: dict) -> Spec:
     if spec.n_runs > MAX_RUNS:
         raise SpecError(f"the grid has {spec.n_runs:,} runs; the limit is {MAX_RUNS:,}")
     return spec
+
+
+def _entry_size(entry: dict, where: str) -> int:
+    """The number of combinations of one entry's axes: a product of axis
+    lengths, computed without building any combination."""
+    n = 1
+    for key, value in entry.items():
+        if key == "name":
+            continue
+        if key == "betas" and isinstance(value, list) and value and all(isinstance(b, list) for b in value):
+            n *= len(value)
+        else:
+            n *= len(axis_values(value, f"{where}: {key}"))
+    return n
+
+
+def _check_grid_size(obj_entries: list, opt_entries: list, n_inits: int, repeats: int) -> None:
+    """Refuse a grid too large to build, before building any of it: the
+    size is a product of axis lengths (every case has at least one initial
+    point, so this many runs at least)."""
+    n_obj = n_inits * sum(_entry_size(e, f"[[objectives]] #{i}") for i, e in enumerate(obj_entries, 1))
+    n_opt = sum(_entry_size(e, f"[[optimizers]] #{i}") for i, e in enumerate(opt_entries, 1))
+    if n_obj > MAX_OBJECTIVE_CASES:
+        raise SpecError(f"objectives: the grid has {n_obj:,} objective cases (entries' axes x init schemes); "
+                        f"at most {MAX_OBJECTIVE_CASES:,}")
+    if n_opt > MAX_OPTIMIZER_CASES:
+        raise SpecError(f"optimizers: the grid has {n_opt:,} hyperparameter settings; at most "
+                        f"{MAX_OPTIMIZER_CASES:,}")
+    if n_obj * n_opt * repeats > MAX_RUNS:
+        raise SpecError(f"the grid has at least {n_obj * n_opt * repeats:,} runs (objective cases x settings x "
+                        f"repeats, before initial points); the limit is {MAX_RUNS:,}")
 
 
 def special_init_schemes() -> dict[str, list[str]]:
@@ -333,12 +383,8 @@ def _inits(raw: Any) -> list[InitSpec]:
             near = difflib.get_close_matches(str(scheme), allowed, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise SpecError(f"init.scheme is {scheme!r}{hint} (allowed: {', '.join(allowed)})")
-    if len(set(schemes)) < len(schemes):
-        raise SpecError(f"init.scheme lists a scheme twice: {schemes!r}")
     count = _int(raw, "count", 8, 1, 1_000_000, where="init.")
     stds = [_float(v, "init.std", 0.0, low_open=True) for v in axis_values(raw.get("std", 1.0), "init.std")]
-    if len(set(stds)) < len(stds):
-        raise SpecError(f"init.std lists a value twice: {stds!r}")
     if len(stds) > 1 and "normal" not in schemes:
         raise SpecError(f"init.std is only used with scheme = \"normal\" (schemes: {', '.join(schemes)})")
     points = raw.get("points", [])
@@ -434,6 +480,10 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
         raise SpecError(f"{where}: {exc}") from None
     entry = dict(entry)
     if "betas" in entry and "beta1" in opt.hyper_names:
+        both = [k for k in ("beta1", "beta2") if k in entry]
+        if both:
+            raise SpecError(f"{where}: give betas or {' and '.join(both)}, not both "
+                            f"(betas = [beta1, beta2] sets both)")
         betas = entry.pop("betas")
         if isinstance(betas, list) and betas and all(isinstance(b, list) for b in betas):
             options = betas

@@ -75,7 +75,7 @@ BAD = [
      "init.scheme 'he_normal' is not defined for objective 'himmelblau' (it is for: mlp, perceptron)"),
     (BASE.replace("count = 2", 'scheme = ["uniform", "zeros"]\nstd = [0.1, 1.0]'),
      "init.std is only used with scheme = \"normal\""),
-    (BASE.replace("count = 2", 'scheme = ["normal", "normal"]'), "init.scheme lists a scheme twice"),
+    (BASE.replace("count = 2", 'scheme = ["normal", "normal"]'), "init.scheme lists 'normal' twice"),
     (BASE.replace("count = 2", 'scheme = "points"\npoints = [[1.0, 2.0, 3.0]]'), "init.points[0] has 3 coordinates"),
     (BASE.replace("steps = 20", "steps = 100\nrepeats = 10").replace("count = 2", "count = 1000000"),
      "of memory ("),
@@ -315,3 +315,35 @@ def test_an_overflowing_logspace_is_one_line_without_a_numpy_warning(recwarn):
     with pytest.raises(SpecError, match="too large for a float64"):
         load_spec(BASE.replace("lr = [1e-3, 1e-2]", "lr = { logspace = [-4, 400, 5] }"))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("axes", [
+    'lr = { logspace = [-4, -1, 100000] }\nmomentum = { linspace = [0, 0.9, 100000] }',
+    'lr = { logspace = [-4, -1, 1000] }\nmomentum = { linspace = [0, 0.9, 1000] }',
+    'lr = { logspace = [-4, -1, 100000] }\nmomentum = { linspace = [0, 0.9, 10] }\ndampening = [0.0, 0.1]',
+])
+def test_a_huge_grid_is_refused_before_any_combination_is_built(axes, tmp_path, capsys, monkeypatch):
+    from optbench.optimizers import Optimizer
+
+    monkeypatch.setattr(Optimizer, "resolve", lambda *a: pytest.fail("a combination was built"))
+    text = BASE.replace("lr = [1e-3, 1e-2]\nmomentum = [0.0, 0.9]", axes)
+    with pytest.raises(SpecError, match="hyperparameter settings; at most 100,000|runs.*the limit is"):
+        load_spec(text)
+    path = tmp_path / "huge.toml"
+    path.write_text(text)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--no-report"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("change,message", [
+    (("momentum = [0.0, 0.9]", "momentum = [0.0, 0.9, 0.9]"), "momentum lists 0.9 twice"),
+    (("lr = [1e-3, 1e-2]", "lr = [0.1, 0.1]"), "lr lists 0.1 twice"),
+    (('name = "sgd"', 'name = "sgd"\nlr = 1e-3\n[[optimizers]]\nname = "sgd"'),
+     "is already in the grid (from [[optimizers]] #1)"),
+    (('name = "sgd"\nlr = [1e-3, 1e-2]\nmomentum = [0.0, 0.9]',
+      'name = "adam"\nbetas = [0.9, 0.99]\nbeta1 = 0.8'), "give betas or beta1, not both"),
+])
+def test_duplicated_or_contradictory_values_are_refused(change, message):
+    with pytest.raises(SpecError) as info:
+        load_spec(BASE.replace(*change))
+    assert message in str(info.value)

@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import math
+import signal
 import tempfile
 from pathlib import Path
 
@@ -35,8 +36,23 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
 )
+def _nest(depth: int):
+    node = 0.1
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
+# what a hostile user writes besides plain values: nesting past any spec's
+# depth, axes of up to 100,000 values each, the same value twice
+hostile = st.one_of(
+    st.integers(17, 400).map(_nest),
+    st.builds(lambda kind, a, b, n: {kind: [a, b, n]}, st.sampled_from(["logspace", "linspace"]),
+              st.floats(-5, 5), st.floats(-5, 5), st.integers(1, 100_000)),
+    st.floats(0, 1).map(lambda v: [v, v]),
+)
 values = st.recursive(
-    scalars,
+    st.one_of(scalars, hostile),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=10,
 )
@@ -65,13 +81,24 @@ def _set(root, path, value):
 RUN_BUDGET = 200_000  # run-steps: valid specs up to this size are also run
 
 
+HANG = 5  # seconds: a spec is refused or accepted by then, never enumerated at length
+
+
 def _check(raw):
+    def hang(signum, frame):
+        raise AssertionError(f"validating the spec took over {HANG} s: {raw!r:.300}")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(HANG)
     try:
         spec = load_spec(raw)
     except SpecError as exc:
         msg = str(exc)
         assert msg and "\n" not in msg and len(msg) < 2000, msg
         return
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert spec.n_runs >= 1
     assert all(math.isfinite(oc.values["lr"]) and oc.values["lr"] >= 0 for oc in spec.optimizer_cases)
     if spec.n_runs * spec.steps > RUN_BUDGET:
