@@ -177,14 +177,22 @@ def test_load_of_a_missing_or_corrupt_folder_names_the_file(tmp_path):
 
 
 def test_a_second_writer_of_the_same_folder_is_refused(tmp_path):
+    import fcntl
+
     lock = tmp_path / ".t.lock"
-    lock.write_text(str(os.getppid()))  # a live process holds it
-    with pytest.raises(SpecError, match="being written by another optbench run"):
-        optbench.run(BASE, out=tmp_path, report=False)
+    with open(lock, "w") as held:  # a writer holds the lock (flock: per open file, so also within a process)
+        held.write(str(os.getpid()))
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SpecError, match=rf"being written by another optbench run \(pid {os.getpid()}, lock "):
+            optbench.run(BASE, out=tmp_path, report=False)
     assert not (tmp_path / "t").exists()
-    lock.write_text("999999999")  # stale lock of a dead process: taken over
-    optbench.run(BASE, out=tmp_path, report=False)
-    assert (tmp_path / "t" / "runs.parquet").is_dir() and not lock.exists()
+    # a lock file that nobody holds decides nothing, whatever it says: empty
+    # (its writer died before writing), or the pid of a live, unrelated process
+    for content in ("", str(os.getppid())):
+        lock.write_text(content)
+        optbench.run(BASE, out=tmp_path, report=False, overwrite=True)
+        assert (tmp_path / "t" / "runs.parquet").is_dir() and not lock.exists()
 
 
 def test_a_sweep_larger_than_the_free_disk_is_refused_before_anything_is_written(tmp_path, capsys):

@@ -9,6 +9,7 @@ keeps a second writer out.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -244,41 +245,37 @@ def machine_info() -> dict:
 
 @contextlib.contextmanager
 def folder_lock(folder: Path):
-    """Refuse a second writer of the same results folder (a lock file holding
-    the writer's pid; a lock left by a dead process is taken over)."""
+    """Refuse a second writer of the same results folder.
+
+    The lock is ``flock`` on a hidden file beside the folder, which the
+    operating system releases when its holder dies, however it dies: no pid
+    to trust (an empty file or a reused pid decide nothing).  The file holds
+    the writer's pid for the message only, and is removed on release."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.parent / f".{folder.name}.lock"
-    for _ in range(2):
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise SpecError(f"{str(folder)!r} is being written by another optbench run (pid {holder}, lock "
+                            f"{str(lock)!r}); wait for it or choose another --out") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
             break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise SpecError(f"{str(folder)!r} is being written by another optbench run (pid {pid}); "
-                                f"wait for it or choose another --out") from None
-            lock.unlink(missing_ok=True)  # stale: its writer is gone
-    else:
-        raise SpecError(f"cannot lock {str(folder)!r} ({lock} keeps reappearing)")
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
     try:
+        os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
         yield
     finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        lock.unlink(missing_ok=True)  # before unlocking: a waiter then sees the file is gone
+        os.close(fd)
 
 
 CURVE_ROW_BYTES = 48  # on disk, zstd: run_id and step compress, five floats mostly do not
