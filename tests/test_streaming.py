@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -320,3 +321,52 @@ def test_without_dask_the_option_says_how_to_install_it(monkeypatch, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "need Dask distributed" in err[0] and "pip install -e '.[dask]'" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def _edited(reference: Path, folder: Path, edit) -> Path:
+    import shutil
+
+    shutil.copytree(reference, folder)
+    manifest = json.loads((folder / storage.MANIFEST).read_text())
+    edit(manifest)
+    (folder / storage.MANIFEST).write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m.update(chunks=m["chunks"][:3]), "the chunk plan covers"),
+    (lambda m: m.update(chunks=[]), "the chunk plan covers 0 runs"),
+    (lambda m: m.update(chunks=m["chunks"][:3], n_runs=sum(c[1] for c in m["chunks"][:3])), "lies outside the plan"),
+    (lambda m: m.update(chunks=[m["chunks"][1], m["chunks"][0], *m["chunks"][2:]]), "skips or repeats runs"),
+    (lambda m: m.update(spec="garbage"), "field 'spec' must be a table"),
+    (lambda m: m.update(targets="abc"), "field 'targets' must be a list of positive numbers"),
+    (lambda m: m.update(steps=-5), "field 'steps' must be a positive integer"),
+    (lambda m: m.pop("n_runs"), "field 'n_runs' must be a positive integer, got missing"),
+])
+def test_an_edited_manifest_is_refused_not_read_in_part(edit, message, reference, tmp_path, capsys):
+    """Cutting the chunk plan used to load part of the runs, and report exit 0."""
+    folder = _edited(reference, tmp_path / "stream", edit)
+    with pytest.raises(ResultsError, match=re.escape(message)):
+        optbench.load(folder)
+    assert main(["report", str(folder), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (folder / "report.html").exists()
+
+
+def test_a_malformed_chunk_record_is_named_and_rerun(reference, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "stream"
+    shutil.copytree(reference, folder)
+    record = folder / storage.CHUNKS / storage.record_name(2)
+    record.write_text(json.dumps({**json.loads(record.read_text()), "files": []}))
+    with pytest.raises(ResultsError, match=rf"{record}: corrupt chunk record"):
+        optbench.load(folder)
+    assert main(["report", str(folder), "--quiet"]) == 2
+    assert "corrupt chunk record" in capsys.readouterr().err
+    spec_path = tmp_path / "stream.toml"
+    spec_path.write_text(SPEC)
+    assert main(["run", str(spec_path), "--out", str(tmp_path), "--no-report", "--quiet"]) == 0
+    assert f"re-running: {record}" in capsys.readouterr().err
+    assert_same_results(folder, reference)

@@ -110,10 +110,61 @@ def read_manifest(folder: Path) -> dict:
             f"{path}: schema version {manifest['schema_version']!r}; this optbench reads version {SCHEMA_VERSION} "
             f"(re-run the spec into a new folder, or with --overwrite)"
         )
-    chunks = manifest.get("chunks")
-    if not isinstance(chunks, list) or not all(isinstance(c, list) and len(c) == 2 for c in chunks):
-        raise ResultsError(f"{path}: no valid chunk plan ('chunks' must list [first_run_id, n_runs] pairs)")
+    _check_fields(path, manifest)
+    _check_plan(path, manifest)
     return manifest
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_fields(path: Path, manifest: dict) -> None:
+    """The fields every reader relies on, with their types: a manifest
+    edited by hand fails here, with one line, not deep inside a reader."""
+    checks = [
+        ("name", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+        ("spec", lambda v: isinstance(v, dict), "a table (the spec)"),
+        ("n_runs", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+        ("steps", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+        ("log_every", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+        ("chunk_runs", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+        ("targets", lambda v: isinstance(v, list) and all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                                                          and t > 0 for t in v), "a list of positive numbers"),
+        ("state", lambda v: v in ("running", "complete"), "\"running\" or \"complete\""),
+    ]
+    for key, ok, what in checks:
+        if key not in manifest or not ok(manifest[key]):
+            got = repr(manifest[key])[:60] if key in manifest else "missing"
+            raise ResultsError(f"{path}: field {key!r} must be {what}, got {got}; {EDITED_HINT}")
+
+
+def _check_plan(path: Path, manifest: dict) -> None:
+    """The chunk plan covers run ids 0 .. n_runs - 1 in order, and no chunk
+    record on disk lies outside it (a shortened plan would silently drop
+    finished chunks)."""
+    chunks = manifest["chunks"] if "chunks" in manifest else None
+    if not isinstance(chunks, list) or not all(isinstance(c, list) and len(c) == 2 and _is_int(c[0])
+                                               and _is_int(c[1]) and c[1] >= 1 for c in chunks):
+        raise ResultsError(f"{path}: no valid chunk plan ('chunks' must list [first_run_id, n_runs] pairs); "
+                           f"{EDITED_HINT}")
+    expected = 0
+    for first, n in chunks:
+        if first != expected:
+            raise ResultsError(f"{path}: the chunk plan skips or repeats runs (a chunk starts at run {first}, "
+                               f"expected {expected}); {EDITED_HINT}")
+        expected += n
+    if expected != manifest["n_runs"]:
+        raise ResultsError(f"{path}: the chunk plan covers {expected:,} runs, the manifest says "
+                           f"{manifest['n_runs']:,}; {EDITED_HINT}")
+    outside = sorted(p.name for p in (path.parent / CHUNKS).glob("[0-9]*.json")
+                     if p.stem.isdigit() and int(p.stem) >= len(chunks))
+    if outside:
+        raise ResultsError(f"{path}: chunk record {outside[0]} lies outside the plan of {len(chunks)} chunks; "
+                           f"{EDITED_HINT}")
+
+
+EDITED_HINT = "the manifest was edited or damaged: restore it, or re-run the spec into a new folder"
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
@@ -206,7 +257,11 @@ def check_chunk(folder: Path, manifest: dict, chunk: int, verify: bool = True) -
         first, n = manifest["chunks"][chunk]
         if record["chunk"] != chunk or record["first_run"] != first or record["n_runs"] != n:
             return None, f"{path}: record does not match the manifest's chunk plan"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(files, dict) or not all(
+                isinstance(info, dict) and _is_int(info.get("bytes")) and _is_int(info.get("crc32"))
+                for info in files.values()):
+            return None, f"{path}: corrupt chunk record (its 'files' must map each part to its bytes and crc32)"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return None, f"{path}: unreadable or corrupt chunk record ({exc.__class__.__name__})"
     for sub in (RUNS, CURVES):
         rel = f"{sub}/{part_name(chunk)}"
