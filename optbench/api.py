@@ -53,6 +53,12 @@ def _versions() -> dict:
 
 def output_folder(spec: Spec, out) -> Path:
     base = Path(out)
+    for above in (base, *base.parents):  # the first part of --out that exists must be a folder
+        if above.exists():
+            if not above.is_dir():
+                raise SpecError(f"--out {str(base)!r}: {str(above)!r} is a file, not a folder; "
+                                f"give a folder for the results")
+            break
     folder = base / spec.name
     # the name is validated, but make escaping the output folder impossible
     if folder.resolve().parent != base.resolve():
@@ -130,8 +136,12 @@ def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, schedu
 
             # the cluster first: an unreachable scheduler (or no dask) writes nothing
             client = stack.enter_context(connect(scheduler, workers))
-        stack.enter_context(folder_lock(folder))
-        store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
+        try:
+            stack.enter_context(folder_lock(folder))
+            store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
+        except OSError as exc:  # nothing of this sweep is written yet
+            raise SpecError(f"cannot write the results folder {str(folder)!r}: "
+                            f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}") from None
         for line in notes:
             print(f"optbench: {line}", file=sys.stderr)
         run_sweep(spec, store, done, quiet=quiet, threads=threads, client=client)

@@ -370,3 +370,66 @@ def test_a_malformed_chunk_record_is_named_and_rerun(reference, tmp_path, capsys
     assert main(["run", str(spec_path), "--out", str(tmp_path), "--no-report", "--quiet"]) == 0
     assert f"re-running: {record}" in capsys.readouterr().err
     assert_same_results(folder, reference)
+
+
+def test_an_out_that_is_a_file_or_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from optbench import api
+
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL)
+    (tmp_path / "afile").write_text("")
+    assert main(["run", str(path), "--out", str(tmp_path / "afile" / "out"), "--no-report", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0], err
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system", str(folder.parent))
+
+    monkeypatch.setattr(api, "folder_lock", read_only)
+    out = tmp_path / "ro"
+    assert main(["run", str(path), "--out", str(out), "--no-report", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the results folder" in err[0] and "Read-only file system" in err[0], err
+    assert not (out / "stream").exists()
+
+
+def test_a_full_disk_mid_sweep_keeps_the_finished_chunks_and_says_how_to_resume(spec_file, reference, tmp_path,
+                                                                                capsys, monkeypatch):
+    import errno
+
+    from optbench.storage import folder as folder_mod
+
+    real, calls = folder_mod.write_atomic, []
+
+    def fills_up(path, data):
+        if Path(path).name != storage.MANIFEST:
+            calls.append(path)
+        if len(calls) > 3 * 5:  # two parts and a record per chunk: the sixth chunk finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(folder_mod, "write_atomic", fills_up)
+    args = ["run", str(spec_file), "--out", str(tmp_path), "--no-report", "--quiet", "--chunk-runs", str(CHUNK)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "5 of 48 chunks are finished" in err[0], err
+    monkeypatch.setattr(folder_mod, "write_atomic", real)
+    assert main(args) == 0
+    assert_same_results(tmp_path / "stream", reference)
+
+
+def test_a_file_size_limit_is_one_line_not_a_traceback(spec_file, tmp_path):
+    """ulimit -f: a part past the limit fails with EFBIG (CPython ignores SIGXFSZ)."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    cmd = [sys.executable, "-m", "optbench.cli", "run", str(spec_file), "--out", str(tmp_path), "--no-report",
+           "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limit, timeout=600)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1, proc.stderr
+    assert "File too large" in err[0] and "run the same command again to resume" in err[0], err

@@ -67,7 +67,10 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
     records = dict(done)
 
     def write(data) -> None:
-        records[data.chunk] = store.write_chunk(data)
+        try:
+            records[data.chunk] = store.write_chunk(data)
+        except OSError as exc:
+            raise _WriteFailed(exc) from None
 
     compile_s = 0.0
     try:
@@ -87,8 +90,15 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
             f"interrupted: {n} of {len(chunks)} chunks are finished and kept in {store.folder}; "
             f"run the same command again to resume"
         ) from None
+    except _WriteFailed as failed:
+        progress.close()
+        exc = failed.error
+        raise ResultsError(
+            f"cannot write {exc.filename or store.folder}: {exc.strerror or exc}; {len(records)} of {len(chunks)} "
+            f"chunks are finished and kept in {store.folder}; make room and run the same command again to resume"
+        ) from None
     progress.close()
-    store.complete({
+    summary = {
         "n_curve_rows": int(sum(r["n_curve_rows"] for r in records.values())),
         "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(),
         "timing": {
@@ -99,5 +109,17 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
             "chunks_resumed": len(done),
             "backend": "dask" if client is not None else "local",
         },
-    })
+    }
+    try:
+        store.complete(summary)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {exc.filename or store.folder}: {exc.strerror or exc}; every chunk is "
+                           f"finished and kept in {store.folder}; run the same command again to finish it") from None
 
+
+class _WriteFailed(Exception):
+    """A chunk could not be written (disk full, file too large, ...)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
