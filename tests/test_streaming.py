@@ -433,3 +433,35 @@ def test_a_file_size_limit_is_one_line_not_a_traceback(spec_file, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1, proc.stderr
     assert "File too large" in err[0] and "run the same command again to resume" in err[0], err
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize("peer", ["silent listener", "closed port"])
+def test_a_scheduler_address_that_is_not_dask_is_one_line_within_the_timeout(peer, tmp_path, capsys, monkeypatch):
+    """Loopback only: a listener that accepts and never speaks Dask (it used
+    to hang past the 15 s timeout), and a port where nothing listens."""
+    import socket
+    import threading
+
+    from optbench.sweep import dask as dask_backend
+
+    monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", 2.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted = []
+    if peer == "silent listener":
+        server.listen()
+        threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    else:
+        server.close()  # the port is free again: nothing answers there
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL)
+    t0 = time.monotonic()
+    rc = main(["run", str(path), "--out", str(tmp_path / "out"), "--no-report", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    elapsed = time.monotonic() - t0
+    server.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "Dask scheduler" in err[0], err
+    assert elapsed < 60, elapsed  # a hang guard (the timeout is 2 s here), not a timing
+    assert not (tmp_path / "out").exists()

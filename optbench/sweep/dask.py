@@ -22,6 +22,7 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 from collections.abc import Callable
 
 from .._errors import SpecError
@@ -67,6 +68,43 @@ def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | No
     return compute_chunk(spec, chunks[chunk_id], groups, threads=threads)
 
 
+CONNECT_TIMEOUT = 15.0  # seconds to reach a scheduler and hear it answer as one
+
+
+def _remote_client(distributed, scheduler: str):
+    """A client of the scheduler at ``scheduler``, or one line within
+    CONNECT_TIMEOUT: Client's own timeout covers opening the connection,
+    not a peer that accepts it and never answers as Dask (an HTTP server,
+    say), and a peer that answers garbage can make it read an absurd
+    message length.  So the connection is made in a thread, with a
+    deadline of its own."""
+    outcome: dict = {}
+
+    def attempt():
+        try:
+            # its own timeout a little shorter: a closed port is reported as such, not as a silent peer
+            outcome["client"] = distributed.Client(scheduler, timeout=f"{max(1.0, CONNECT_TIMEOUT - 1.5):g}s")
+        except BaseException as exc:  # noqa: BLE001 -- reported below, in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="optbench-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT)
+    hint = "give the address of a Dask scheduler, e.g. tcp://host:8786"
+    if thread.is_alive():  # left to end on its own: a daemon thread holds nothing of ours
+        raise SpecError(f"no Dask scheduler answered at {scheduler!r} within {CONNECT_TIMEOUT:g} s (something "
+                        f"accepts connections there but does not speak Dask); {hint}")
+    exc = outcome.get("error")
+    if isinstance(exc, MemoryError):
+        raise SpecError(f"{scheduler!r} is not a Dask scheduler (its first message made no sense); {hint}")
+    if isinstance(exc, (OSError, TimeoutError, ValueError, TypeError)):
+        raise SpecError(f"cannot reach the Dask scheduler {scheduler!r} ({exc.__class__.__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); {hint}")
+    if exc is not None:
+        raise exc
+    return outcome["client"]
+
+
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, workers: int | None = None):
     """A Dask client: of a new local cluster of ``workers`` processes, or of
@@ -83,11 +121,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
             )
             client = distributed.Client(cluster)
         else:
-            try:
-                client = distributed.Client(scheduler, timeout="15s")
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise SpecError(f"cannot reach the Dask scheduler {scheduler!r} ({exc.__class__.__name__}: {exc}); "
-                                f"give its address, e.g. tcp://host:8786") from None
+            client = _remote_client(distributed, scheduler)
     except BaseException:
         if cluster is not None:
             cluster.close()
