@@ -103,7 +103,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
         raise SpecError(f"--threads must be a positive number of threads, got {threads!r}")
     folder = output_folder(spec, out)
     digest = spec_digest(spec.raw)
-    check_memory(spec)  # before anything is created or replaced
+    check_memory(spec, chunk_runs)  # before anything is created or replaced
     ensure_cache_dir()  # a kernel cache that cannot be written: a temporary one, not a half-made folder
     n_inits = [spec.n_inits(c) for c in spec.objective_cases]
     check_disk(folder, spec.n_runs, len(log_steps(spec.steps, spec.log_every)),

@@ -189,31 +189,50 @@ def stream_keys(seed: int, problem_hash: int, init_index: np.ndarray, repeat: np
 # ------------------------------------------------------------ resources
 
 
-def check_memory(spec: Spec) -> None:
-    """Refuse, before running, a grid whose memory would not fit.
+# Bytes per run and coordinate, in units of one float64 vector of the
+# problem's dimension, measured (peak RSS, docs/performance.md "Memory"):
+# a chunk's runs hold x0 (twice), x and g and the optimizer's state per
+# thread, x_final, the nearest-minimum temporaries, and x0 and x_final in
+# the runs table as pandas, Arrow and Parquet (whose memory pool keeps what
+# it frees for a while); the finished sweep's runs table holds x0 and
+# x_final as Arrow and as NumPy.
+CHUNK_RUN_VECTORS = 24
+TABLE_RUN_VECTORS = 4
+CASE_VECTORS = 8  # per objective case: the box, the minima, drawing the initial points
 
-    A sweep streams its curves to disk chunk by chunk, so memory holds one
-    chunk's arrays (the engine's, the table built from them and its Parquet
-    bytes: about three copies of the chunk's logged points) and, once the
-    sweep is done, the runs table (one row per run, x0 and x_final as
-    lists).  The disk the tables need is checked against the output folder
-    (:func:`optbench.storage.check_disk`)."""
+
+def memory_needed(spec: Spec, chunk_runs: int | None = None) -> tuple[int, int]:
+    """(bytes, chunk size): an upper bound of the memory a sweep needs at
+    its peak, which is one chunk's arrays (the engine's, the tables built
+    from them and their Parquet bytes) and, once the sweep is done, the
+    runs table; the curves go to disk chunk by chunk."""
     n_runs = spec.n_runs
     n_log = len(range(0, spec.steps + 1, spec.log_every)) + 1
-    chunk = min(n_runs, default_chunk_runs(spec))
+    chunk = min(n_runs, chunk_runs or default_chunk_runs(spec))
     worst_chunk = 0
     runs_bytes = 0
     for case in spec.objective_cases:
         runs = spec.n_inits(case) * len(spec.optimizer_cases) * spec.repeats
-        dim = case.problem.dim
-        cols = 3 + (dim if dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
-        worst_chunk = max(worst_chunk, min(runs, chunk) * (n_log * 8 * (3 * cols + 2) + 16 * dim))
-        runs_bytes += runs * (RUN_BYTES + 2 * (8 * dim + LIST_BYTES))
-    need = runs_bytes + worst_chunk
+        vector = 8 * case.problem.dim
+        cols = 3 + (case.problem.dim if case.problem.dim == 2 else 0) + (1 if spec.record_grad_norm else 0)
+        in_chunk = min(runs, chunk)
+        per_run = n_log * 8 * (3 * cols + 2) + (CHUNK_RUN_VECTORS + 3 * len(case.problem.minima)) * vector
+        worst_chunk = max(worst_chunk, in_chunk * per_run + CASE_VECTORS * vector)
+        runs_bytes += runs * (RUN_BYTES + TABLE_RUN_VECTORS * vector + 2 * LIST_BYTES)
+    return runs_bytes + worst_chunk, chunk
+
+
+def check_memory(spec: Spec, chunk_runs: int | None = None) -> None:
+    """Refuse, before running, a grid whose memory would not fit
+    (:func:`memory_needed` against the memory available now).  The disk
+    the tables need is checked against the output folder
+    (:func:`optbench.storage.check_disk`)."""
+    need, chunk = memory_needed(spec, chunk_runs)
     avail = available_memory()
     if need > 0.8 * avail:
+        n_log = len(range(0, spec.steps + 1, spec.log_every)) + 1
         raise SpecError(
-            f"the grid needs about {format_bytes(need)} of memory ({n_runs:,} runs in the runs table, chunks of "
-            f"{chunk:,} runs x {n_log:,} logged steps) but {format_bytes(avail)} are available; "
+            f"the grid needs about {format_bytes(need)} of memory ({spec.n_runs:,} runs in the runs table, chunks "
+            f"of {chunk:,} runs x {n_log:,} logged steps) but {format_bytes(avail)} are available; "
             f"raise log_every or reduce the grid"
         )

@@ -23,6 +23,7 @@ from conftest import one_part
 import optbench
 from optbench import ResultsError, SpecError, storage
 from optbench.cli import main
+from optbench.spec import load_spec
 
 SPEC = """
 name = "stream"
@@ -465,3 +466,32 @@ def test_a_scheduler_address_that_is_not_dask_is_one_line_within_the_timeout(pee
     assert rc == 2 and len(err) == 1 and "Dask scheduler" in err[0], err
     assert elapsed < 60, elapsed  # a hang guard (the timeout is 2 s here), not a timing
     assert not (tmp_path / "out").exists()
+
+
+def _peak_rss(spec_text: str, folder: Path) -> int:
+    """Peak RSS (bytes) of `optbench run` on the spec in a fresh process."""
+    path = folder / "m.toml"
+    path.write_text(spec_text)
+    code = ("import resource, sys; from optbench.cli import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "run", str(path), "--out", str(folder / "out"), "--no-report",
+                           "--quiet", "--overwrite"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stderr.strip().splitlines()[-1]) * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim,count", [(4_000_000, 2), (1_000_000, 8)])
+def test_the_memory_estimate_covers_what_a_high_dimensional_sweep_uses(dim, count, tmp_path):
+    """Measured peak RSS above the same sweep at dimension 16 (kernels
+    compiled first, so compiling is not counted) stays below the estimate's
+    difference, and the estimate is not wildly above it."""
+    from optbench.grid import memory_needed
+
+    text = ('name = "m"\nsteps = 5\n[[objectives]]\nname = "sphere"\ndim = {dim}\n[init]\ncount = {count}\n'
+            '[[optimizers]]\nname = "adam"\nlr = 0.1\n')
+    small, big = text.format(dim=16, count=count), text.format(dim=dim, count=count)
+    _peak_rss(small, tmp_path)  # compiles the scalar driver
+    measured = _peak_rss(big, tmp_path) - _peak_rss(small, tmp_path)
+    estimated = memory_needed(load_spec(big))[0] - memory_needed(load_spec(small))[0]
+    assert measured <= estimated <= 4 * measured, (measured, estimated)
