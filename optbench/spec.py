@@ -269,9 +269,13 @@ def validate(raw: dict) -> Spec:
     seed = _int(raw, "seed", 0, 0, 2**63 - 1)
     repeats = _int(raw, "repeats", 1, 1, 1_000_000)
     targets_raw = raw.get("targets", [1e-1, 1e-3, 1e-6])
-    if not isinstance(targets_raw, list):
-        raise SpecError(f"targets must be a list of positive numbers, got {targets_raw!r}")
-    targets = tuple(sorted({_float(t, "targets[]", 0.0, low_open=True) for t in targets_raw}, reverse=True))
+    if not isinstance(targets_raw, list) or not targets_raw:
+        raise SpecError(f"targets must be a non-empty list of positive gaps to the optimum (omit it for "
+                        f"[1e-1, 1e-3, 1e-6]), got {targets_raw!r}")
+    target_values = [_float(t, "targets[]", 0.0, low_open=True) for t in targets_raw]
+    if len(set(target_values)) < len(target_values):
+        raise SpecError(f"targets lists a value twice: {targets_raw!r}")
+    targets = tuple(sorted(target_values, reverse=True))
     grad_tol = _float(raw.get("grad_tol", 0.0), "grad_tol", 0.0)
     skip_invalid = raw.get("skip_invalid", False)
     record_grad_norm = raw.get("record_grad_norm", True)

@@ -355,3 +355,10 @@ def test_duplicated_or_contradictory_values_are_refused(change, message):
     with pytest.raises(SpecError) as info:
         load_spec(BASE.replace(*change))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("targets,message", [("[]", "targets must be a non-empty list"),
+                                              ("[1e-3, 1e-3]", "targets lists a value twice")])
+def test_empty_or_duplicated_targets_are_refused(targets, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_spec(BASE.replace("steps = 20", f"steps = 20\ntargets = {targets}"))
