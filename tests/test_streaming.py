@@ -469,11 +469,15 @@ def test_a_scheduler_address_that_is_not_dask_is_one_line_within_the_timeout(pee
 
 
 def _peak_rss(spec_text: str, folder: Path) -> int:
-    """Peak RSS (bytes) of `optbench run` on the spec in a fresh process."""
+    """Peak RSS (bytes) of `optbench run` on the spec in a fresh process.
+    The child resets its high-water mark first (/proc/self/clear_refs): it
+    starts from a copy of this process's memory map, whose peak it would
+    otherwise inherit."""
     path = folder / "m.toml"
     path.write_text(spec_text)
-    code = ("import resource, sys; from optbench.cli import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    code = ("import re, sys; open('/proc/self/clear_refs', 'w').write('5'); from optbench.cli import main; "
+            "rc = main(sys.argv[1:]); status = open('/proc/self/status').read(); "
+            "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)), file=sys.stderr); sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code, "run", str(path), "--out", str(folder / "out"), "--no-report",
                            "--quiet", "--overwrite"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
