@@ -57,7 +57,8 @@ values = st.recursive(
     max_leaves=10,
 )
 keys = st.sampled_from(["name", "steps", "log_every", "seed", "targets", "objectives", "optimizers", "init",
-                        "dim", "lr", "momentum", "nesterov", "betas", "beta1", "scheme", "count", "points", "batch_size",
+                        "dim", "lr", "momentum", "nesterov", "betas", "beta1", "scheme", "count", "points",
+                        "batch_size",
                         "grad_noise", "data", "loss", "cond", "logspace", "repeats", "grad_tol", "x"])
 
 
