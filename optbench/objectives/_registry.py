@@ -18,6 +18,8 @@ compiled function serves every instance of the family.
 """
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import SpecError
-from .._registry import Registry, unknown_message
+from .._registry import Registry, origin_of, unknown_message
 
 TAGS = ("convex", "saddle", "valley", "multimodal", "ml", "unbounded")
 
@@ -264,11 +266,26 @@ class Problem:
 OBJECTIVES = Registry("objective")
 
 
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+
+
 def register(obj: Objective) -> Objective:
+    """Add ``obj`` to the registry, after checking its name, tags and the
+    signature of its ``fg``: ``fg(x, g, *args)``, or ``fg(x, g, rows,
+    *args)`` with ``batched=True``."""
+    from ..optimizers._registry import _check_parameters
+
+    if not isinstance(obj.name, str) or not NAME_RE.match(obj.name):
+        raise SpecError(f"objective name must be letters, digits, '_', '-' (starting with a letter), "
+                        f"got {obj.name!r}")
+    if not callable(obj.fg):
+        raise SpecError(f"objective {obj.name!r}: fg must be a numba.njit function, got {type(obj.fg).__name__}")
+    _check_parameters(f"objective {obj.name!r}: fg", obj.fg, ("x", "g", "rows") if obj.batched else ("x", "g"),
+                      at_least=True)
     bad = set(obj.tags) - set(TAGS)
     if bad:
-        raise ValueError(f"objective {obj.name!r}: unknown tags {sorted(bad)}; known: {TAGS}")
-    return OBJECTIVES.register(obj)
+        raise SpecError(f"objective {obj.name!r}: unknown tags {sorted(bad)}; known: {', '.join(TAGS)}")
+    return OBJECTIVES.register(obj, origin_of(obj.fg))
 
 
 def box(dim: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +296,8 @@ def surface(
     name: str,
     fg,
     *,
-    summary: str,
-    tags,
+    summary: str = "",
+    tags=(),
     domain: tuple[float, float] | Callable[[int, dict], tuple[np.ndarray, np.ndarray]],
     minima: Callable[[int, dict], list[Minimum]] | list[Minimum],
     f_star: float | Callable[[int, dict], float] | None = None,
@@ -290,16 +307,41 @@ def surface(
     args: Callable[[int, dict], tuple] | None = None,
     formula: str = "",
 ) -> Objective:
-    """Register an analytic surface from static facts.
+    """Define and register an analytic surface; returns its :class:`Objective`.
 
-    ``f_star`` defaults to the smallest recorded minimum value; pass
-    ``-inf`` for surfaces unbounded below.
+    ``fg(x, g, *args) -> f``: a ``numba.njit`` function (a plain Python
+    function is compiled with optbench's flags) that returns the value at
+    ``x`` (float64, shape ``(dim,)``) and writes the gradient into ``g``;
+    ``args(dim, params) -> tuple`` gives its extra arguments (arrays,
+    numbers) for each instance.  ``domain``: ``(low, high)`` for every
+    coordinate, or ``(dim, params) -> (lower, upper)`` arrays: where
+    initial points are drawn and contours are plotted.  ``minima``: the
+    known :class:`Minimum` points (a list, or ``(dim, params) -> list``);
+    ``f_star`` defaults to the smallest of their values; pass ``-inf`` for
+    surfaces unbounded below.  ``dims``: the (min, max) dimension accepted
+    (max ``None``: any).  ``params``: name -> :class:`Param`, settable in a
+    spec.  ``tags``: any of :data:`TAGS`.  ``optbench check NAME`` checks
+    ``fg``'s gradient against finite differences.
     """
+    from .._jit import jit
+
+    if callable(fg) and not hasattr(fg, "py_func"):
+        fg = jit(fg, cache=False)
 
     def build(dim: int, params: dict) -> Built:
         lo_hi = domain(dim, params) if callable(domain) else box(dim, *domain)
+        lo_hi = tuple(np.asarray(b, dtype=np.float64) for b in lo_hi)
+        if any(b.shape != (dim,) for b in lo_hi) or not np.all(lo_hi[0] < lo_hi[1]):
+            raise SpecError(f"objective {name!r}: domain must give lower < upper, each of shape ({dim},)")
         mins = minima(dim, params) if callable(minima) else minima
         mins = tuple(Minimum(np.asarray(m.x, dtype=np.float64), float(m.f), m.kind) for m in mins)
+        if any(m.x.shape != (dim,) for m in mins):
+            raise SpecError(f"objective {name!r}: a known minimum's x does not have shape ({dim},)")
+        extra = args(dim, params) if args else ()
+        n_extra = len(inspect.signature(fg.py_func).parameters) - 2
+        if len(extra) != n_extra:
+            raise SpecError(f"objective {name!r}: fg takes {n_extra} argument(s) after (x, g) but args(dim, params) "
+                            f"gave {len(extra)}")
         if callable(f_star):
             fs = float(f_star(dim, params))
         elif f_star is not None:
@@ -308,7 +350,7 @@ def surface(
             fs = min(m.f for m in mins) if mins else float("nan")
         return Built(
             dim=dim,
-            args=args(dim, params) if args else (),
+            args=tuple(extra),
             lower=lo_hi[0],
             upper=lo_hi[1],
             minima=mins,

@@ -1,11 +1,15 @@
-"""Registered optimizers, each with torch.optim's exact update rule."""
+"""Registered optimizers, each with torch.optim's exact update rule.
+
+To add one, see :func:`optimizer` (and ``docs/extending.md``).
+"""
 from __future__ import annotations
 
 from . import adadelta, adagrad, adam, adamax, nadam, radam, rmsprop, sgd  # noqa: E402,F401  (register)
-from ._registry import OPTIMIZERS, Hyper, Optimizer, register
+from ._registry import OPTIMIZERS, Hyper, Optimizer, hyper_slots, no_schedule, optimizer, register, require
 
 
 def get(name: str) -> Optimizer:
+    """The optimizer registered as ``name``; unknown names suggest close ones."""
     return OPTIMIZERS[name]
 
 
@@ -13,4 +17,5 @@ def names() -> list[str]:
     return list(OPTIMIZERS)
 
 
-__all__ = ["OPTIMIZERS", "Hyper", "Optimizer", "get", "names", "register"]
+__all__ = ["OPTIMIZERS", "Hyper", "Optimizer", "get", "hyper_slots", "names", "no_schedule", "optimizer", "register",
+           "require"]

@@ -33,6 +33,7 @@ sweep kernel can run it for thousands of runs at once:
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import SpecError
-from .._registry import Registry, unknown_message
+from .._registry import Registry, origin_of, unknown_message
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,13 @@ class Optimizer:
         return kw
 
 
-def hyper_slots(hypers: tuple[Hyper, ...], *names: str) -> tuple[int, ...]:
-    """The positions of ``names`` in ``hypers``, which are their indices in
-    the ``hp`` row a step reads: ``LR, MOMENTUM = hyper_slots(HYPERS, "lr",
-    "momentum")``, then ``hp[LR]``.  Looked up by name, so the order lives in
-    the declaration alone; a name not declared fails at import."""
-    declared = [h.name for h in hypers]
+def hyper_slots(hypers, *names: str) -> tuple[int, ...]:
+    """The positions of ``names`` in ``hypers`` (a tuple of :class:`Hyper`
+    or a dict name -> default), which are their indices in the ``hp`` row a
+    step reads: ``LR, MOMENTUM = hyper_slots(HYPERS, "lr", "momentum")``,
+    then ``hp[LR]``.  Looked up by name, so the order lives in the
+    declaration alone; a name not declared fails at import."""
+    declared = list(hypers) if isinstance(hypers, dict) else [h.name for h in hypers]
     missing = [n for n in names if n not in declared]
     if missing:
         raise ValueError(f"hyper_slots: {', '.join(map(repr, missing))} not among the hyperparameters {declared}")
@@ -129,7 +131,157 @@ OPTIMIZERS = Registry("optimizer")
 
 
 def register(opt: Optimizer) -> Optimizer:
-    return OPTIMIZERS.register(opt)
+    """Add ``opt`` to the registry (see :func:`optbench.optimizers.optimizer`
+    for the checked way to define one)."""
+    return OPTIMIZERS.register(opt, origin_of(opt.step))
+
+
+STEP_PARAMETERS = ("x", "g", "state", "hp", "sched", "t")
+
+
+def no_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
+    """No per-step scalars: a ``(steps, 0)`` array."""
+    return np.zeros((steps, 0), dtype=np.float64)
+
+
+def check_lr(values: dict, name: str = "") -> None:
+    """torch's own check, ``Invalid learning rate``: lr >= 0."""
+    if "lr" in values:
+        require(values["lr"] >= 0.0, name, f"lr must be >= 0, got {values['lr']!r}")
+
+
+def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check=None, summary: str = "",
+              torch_name: str = "", momentum_like: str | None = None, elementwise: bool | None = None,
+              doc: str | None = None) -> Optimizer:
+    """Define and register an optimizer; returns its :class:`Optimizer`.
+
+    ``step(x, g, state, hp, sched, t)``: a ``numba.njit`` function (a plain
+    Python function is compiled with optbench's flags) that updates ``x``
+    (float64, shape ``(dim,)``) and ``state`` (float64, ``(n_state, dim)``,
+    zeros before step 1) in place from the gradient ``g`` (which it may
+    overwrite); ``hp`` is the run's hyperparameter row in the order of
+    ``hypers`` (read it as ``hp[LR]`` with ``LR, = hyper_slots(HYPERS,
+    "lr")``), ``sched`` this step's row of ``schedule``, ``t`` the 1-based
+    step number.  It returns nothing.
+
+    ``hypers``: ``{"lr": 1e-3, "beta": 0.9, ...}`` (name -> default; a
+    default that is ``True``/``False`` makes a switch) or a tuple of
+    :class:`Hyper`; it must contain ``lr``.
+    ``schedule(hp, steps) -> (steps, n_sched)`` float64: per-step scalars
+    (bias corrections ...) computed once per hyperparameter row, in Python,
+    so the compiled loop never calls ``pow``; row ``t - 1`` is step ``t``'s
+    ``sched``.  Default: none.
+    ``check(values)``: raise :class:`~optbench.SpecError` (see
+    :func:`require`) for settings the rule refuses; ``lr >= 0`` is always
+    checked.
+    ``elementwise``: whether coordinate ``i`` of the update reads only
+    coordinate ``i`` of ``x``, ``g`` and ``state``; such steps run in the
+    vectorised lane driver, many runs per call.  ``None`` (default): found
+    out when a sweep first uses it, by stepping two blocks of coordinates
+    apart and together (bit-identical results mean elementwise); say
+    ``False`` if some setting couples coordinates (a norm of the gradient).
+    ``momentum_like``: the hyperparameter drawn against lr on the report's
+    heatmap.  Names follow torch's where the rule has a torch counterpart.
+    """
+    from .._jit import jit
+
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SpecError(f"optimizer name must be letters, digits, '_', '-' (starting with a letter), got {name!r}")
+    if not callable(step):
+        raise SpecError(f"optimizer {name!r}: step must be a numba.njit function, got {type(step).__name__}")
+    _check_parameters(f"optimizer {name!r}: step", step, STEP_PARAMETERS)
+    if not hasattr(step, "py_func"):
+        step = jit(step, cache=False)
+    hyper_tuple = _hypers(name, hypers)
+    if "lr" not in [h.name for h in hyper_tuple]:
+        raise SpecError(f"optimizer {name!r}: hypers must include 'lr' (the report's learning-rate axis)")
+    if isinstance(n_state, bool) or not isinstance(n_state, (int, np.integer)) or not 0 <= n_state <= 64:
+        raise SpecError(f"optimizer {name!r}: n_state must be an integer from 0 to 64 (state rows), got {n_state!r}")
+    if momentum_like is not None and momentum_like not in [h.name for h in hyper_tuple]:
+        raise SpecError(f"optimizer {name!r}: momentum_like {momentum_like!r} is not one of its hypers")
+    schedule = no_schedule if schedule is None else schedule
+    if not callable(schedule):
+        raise SpecError(f"optimizer {name!r}: schedule must be a function (hp, steps) -> array, got {schedule!r}")
+    row = np.array([float(h.default) for h in hyper_tuple])
+    try:
+        probe = np.asarray(schedule(row, 2))
+    except Exception as exc:  # noqa: BLE001 - the user's function: one line
+        raise SpecError(f"optimizer {name!r}: schedule(hp, 2) failed: {type(exc).__name__}: {exc}") from None
+    if probe.ndim != 2 or probe.shape[0] != 2 or probe.dtype != np.float64:
+        raise SpecError(f"optimizer {name!r}: schedule(hp, steps) must return float64 of shape (steps, n_sched); "
+                        f"for 2 steps it gave {probe.dtype} {probe.shape}")
+    user_check = check
+
+    def check_all(values: dict) -> None:
+        check_lr(values, name)
+        if user_check is not None:
+            user_check(values)
+
+    if elementwise not in (None, True, False):
+        raise SpecError(f"optimizer {name!r}: elementwise must be True, False or None, got {elementwise!r}")
+    opt = Optimizer(name=name, torch_name=torch_name, summary=summary or _first_line(step), hypers=hyper_tuple,
+                    n_state=int(n_state), n_sched=int(probe.shape[1]), step=step, schedule=schedule,
+                    check=check_all, momentum_like=momentum_like,
+                    doc=doc if doc is not None else (getattr(step, "__doc__", None) or ""),
+                    elementwise=True if elementwise is None else bool(elementwise))
+    if elementwise is None:
+        _PROBE_ELEMENTWISE.add(name)
+    return register(opt)
+
+
+# optimizers whose elementwise flag is found out when first used (optbench.plugins.check_used)
+_PROBE_ELEMENTWISE: set[str] = set()
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+
+
+def _first_line(fn) -> str:
+    doc = getattr(getattr(fn, "py_func", fn), "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _check_parameters(where: str, fn, expected: tuple[str, ...], at_least: bool = False) -> None:
+    """Refuse a function whose positional parameters are not ``expected``
+    in number (names are the user's)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(getattr(fn, "py_func", fn)).parameters.values())
+    except (TypeError, ValueError):
+        raise SpecError(f"{where} must be a Python or numba.njit function") from None
+    if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
+        raise SpecError(f"{where} must take plain positional parameters ({', '.join(expected)}), "
+                        f"not *args, **kwargs or keyword-only ones")
+    names = [p.name for p in params]
+    if len(names) != len(expected) and not (at_least and len(names) >= len(expected)):
+        want = f"at least {len(expected)}" if at_least else str(len(expected))
+        raise SpecError(f"{where} takes ({', '.join(expected)}{', ...' if at_least else ''}): {want} parameters; "
+                        f"{getattr(getattr(fn, 'py_func', fn), '__name__', fn)} has {len(names)} "
+                        f"({', '.join(names)})")
+
+
+def _hypers(name: str, hypers) -> tuple[Hyper, ...]:
+    if isinstance(hypers, dict):
+        hypers = tuple(Hyper(k, v) for k, v in hypers.items())
+    elif isinstance(hypers, (tuple, list)) and all(isinstance(h, Hyper) for h in hypers):
+        hypers = tuple(hypers)
+    else:
+        raise SpecError(f"optimizer {name!r}: hypers must be a dict of name -> default or a tuple of Hyper, "
+                        f"got {type(hypers).__name__}")
+    seen = set()
+    for h in hypers:
+        if not isinstance(h.name, str) or not h.name.isidentifier():
+            raise SpecError(f"optimizer {name!r}: hyperparameter name {h.name!r} must be an identifier")
+        if h.name in seen:
+            raise SpecError(f"optimizer {name!r}: hyperparameter {h.name!r} is given twice")
+        seen.add(h.name)
+        ok = isinstance(h.default, (bool, int, float, np.integer, np.floating)) and (
+            isinstance(h.default, bool) or np.isfinite(h.default))
+        if not ok:
+            raise SpecError(f"optimizer {name!r}: hyperparameter {h.name!r} has default {h.default!r} "
+                            f"({type(h.default).__name__}); give a finite number or true/false")
+    return tuple(Hyper(h.name, h.default if isinstance(h.default, bool) else float(h.default), h.doc)
+                 for h in hypers)
 
 
 def require(cond: bool, opt: str, message: str) -> None:
