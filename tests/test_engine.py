@@ -233,7 +233,7 @@ def test_compile_kernels_compiles_what_the_runs_call():
     assert all(before)
     engine.run_groups(groups)
     assert [dict(fn.overloads) for fn in fns] == before
-    assert {drivers.recipe_of(fn)[0] for fn in fns} == {"lane_driver", "driver"}
+    assert {drivers.recipe_of(fn)[3] for fn in fns} == {"run_blocks", "run_chunk"}  # lane and scalar drivers
 
 
 def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):

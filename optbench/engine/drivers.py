@@ -36,9 +36,9 @@ import threading
 import warnings
 from pathlib import Path
 
-from .. import objectives, optimizers
 from ..objectives import Objective
 from ..optimizers import Optimizer
+from . import inline as copied
 from .sources import kernel_digest
 
 TEMPLATE_PATH = Path(__file__).with_name("_scalar_template.py")
@@ -141,22 +141,29 @@ def _import_line(func, alias: str, marker: str, inline: bool = True) -> str:
     without IR inlining every step is a real call that passes each array as
     ~7 exploded fields, a large share of a 2-D step.  With
     ``inline=False`` the driver calls the registered function itself (see
-    :func:`_fill`)."""
+    :func:`_fill`).  optbench's own functions are imported by name; a
+    plugin's or a script's through :func:`optbench.engine.inline.import_expr`,
+    which works in every process without ``PYTHONPATH``."""
     py = getattr(func, "py_func", func)
     module = py.__module__
-    if module in (None, "__main__") or module.startswith("<"):
-        raise TypeError(
-            f"{py.__name__} is defined in {module!r}; register objectives and optimizers in an importable module"
-        )
+    if module == "optbench" or module.startswith("optbench."):
+        if not inline:
+            return f"from {module} import {py.__name__} as {alias}  # {marker}"
+        source = f"from {module} import {py.__name__} as _{alias}_registered"
+    else:
+        expr, _ = copied.import_expr(func, cache_dir())
+        source = f"_{alias}_registered = {expr}.{py.__name__}"
     if not inline:
-        return f"from {module} import {py.__name__} as {alias}  # {marker}"
-    return (f"from {module} import {py.__name__} as _{alias}_registered; "
-            f"{alias} = jit(_{alias}_registered.py_func, inline=\"always\", cache=False)  # {marker}")
+        return f"{source}; {alias} = _{alias}_registered  # {marker}"
+    return f"{source}; {alias} = jit(_{alias}_registered.py_func, inline=\"always\", cache=False)  # {marker}"
 
 
 def _module_source(func) -> str:
+    """The source the compiled ``func`` comes from, for the kernel digest."""
     py = getattr(func, "py_func", func)
-    return inspect.getsource(sys.modules[py.__module__])
+    if py.__module__ == "optbench" or py.__module__.startswith("optbench."):
+        return inspect.getsource(sys.modules[py.__module__])
+    return copied.import_expr(func, cache_dir())[1]
 
 
 def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants: dict, adapters: str) -> str:
@@ -257,13 +264,14 @@ def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
 
 def driver(objective: Objective, optimizer: Optimizer):
     """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk)."""
-    key = (objective.name, optimizer.name)
+    key = (objective.name, optimizer.name, *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
             source = driver_source(objective, optimizer)
             stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}"
-            _loaded[key] = _load(stem, source, objective, optimizer).run_chunk
-            _recipes[id(_loaded[key])] = ("driver", *_names(objective, optimizer))
+            module = _load(stem, source, objective, optimizer)
+            _loaded[key] = module.run_chunk
+            _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_chunk")
         return _loaded[key]
 
 
@@ -271,16 +279,23 @@ def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
     """The compiled-on-first-call ``run_blocks`` of the lane driver for this
     pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk);
     ``escape``: see :func:`lane_source`."""
-    key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape))
+    key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape), *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
             source = lane_source(objective, optimizer, dim, lanes, escape)
             stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
                     f"_{'esc' if escape else 'bnd'}")  # neither a prefix of the other (_remove_stale)
-            _loaded[key] = _load(stem, source, objective, optimizer).run_blocks
-            _recipes[id(_loaded[key])] = ("lane_driver", *_names(objective, optimizer), int(dim), int(lanes),
-                                          bool(escape))
+            module = _load(stem, source, objective, optimizer)
+            _loaded[key] = module.run_blocks
+            _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_blocks")
         return _loaded[key]
+
+
+def _identity(objective: Objective, optimizer: Optimizer) -> tuple:
+    """The compiled functions themselves (held, so never confused with
+    later ones at the same address): a plugin loaded again, or a notebook
+    cell run again, defines new ones under the same names."""
+    return objective.fg, objective.fg_step, optimizer.step, optimizer.n_state
 
 
 def _load(stem: str, source: str, objective: Objective, optimizer: Optimizer):
@@ -322,13 +337,6 @@ def _safe(name: str) -> str:
 
 # ------------------------------------------------ compiling in parallel
 
-def _names(objective: Objective, optimizer: Optimizer) -> tuple:
-    """What a fresh process needs to find the pair in the registries: the
-    modules that register them (imported first) and their names."""
-    return (getattr(objective.fg, "py_func", objective.fg).__module__, objective.name,
-            getattr(optimizer.step, "py_func", optimizer.step).__module__, optimizer.name)
-
-
 def recipe_of(fn) -> tuple | None:
     """How another process builds the dispatcher ``fn`` (None: not one of ours)."""
     return _recipes.get(id(fn))
@@ -341,13 +349,10 @@ def add_recipe(fn, module: str, name: str) -> None:
 
 
 def from_recipe(recipe: tuple):
-    """The dispatcher that ``recipe`` (:func:`recipe_of`) describes, built in this process."""
+    """The dispatcher that ``recipe`` (:func:`recipe_of`) describes, built in
+    this process: a generated driver is imported from its file (which
+    imports its objective and optimizer, plugins included, by path)."""
     if recipe[0] == "function":
         return getattr(importlib.import_module(recipe[1]), recipe[2])
-    kind, obj_module, obj_name, opt_module, opt_name, *rest = recipe
-    importlib.import_module(obj_module)
-    importlib.import_module(opt_module)
-    objective, optimizer = objectives.get(obj_name), optimizers.get(opt_name)
-    if kind == "driver":
-        return driver(objective, optimizer)
-    return lane_driver(objective, optimizer, *rest)
+    _, path, name, function = recipe
+    return getattr(copied.ensure(path, name), function)
