@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import importlib.metadata
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from . import plugins as plugins_mod
 from ._errors import ResultsError, SpecError
 from ._process import usable_cores
 from .engine import log_steps
@@ -31,14 +34,31 @@ from .storage import (
     SweepFolder,
     check_disk,
     folder_lock,
-    load,
     machine_info,
     read_manifest,
     spec_digest,
 )
+from .storage import load as storage_load
 from .sweep import SweepInterrupted, run_sweep
 
 __all__ = ["Results", "SweepInterrupted", "load", "run"]
+
+
+def load(path, *, partial: bool = False, verify: bool = True, plugins=()) -> Results:
+    """Read a results folder, checking every part against its record (see
+    :func:`optbench.storage.load`).  ``plugins``: files or modules to load
+    (as in :func:`run`).  A folder never runs code by itself: a plugin it
+    records is loaded only when named here, or when it is a file your own
+    ``run`` loaded on this machine, unchanged; a warning names the others."""
+    import warnings
+
+    results = storage_load(path, partial=partial, verify=verify)
+    if isinstance(plugins, (str, os.PathLike)):
+        plugins = [plugins]
+    _, notes = plugins_mod.for_results(results.manifest, plugins)
+    for note in notes:
+        warnings.warn(f"optbench.load: {note}", RuntimeWarning, stacklevel=2)
+    return results
 
 
 def _versions() -> dict:
@@ -68,7 +88,7 @@ def output_folder(spec: Spec, out) -> Path:
 
 def run(spec, out="results", *, overwrite: bool = False, report: bool = True, quiet: bool = True,
         threads: int | None = None, chunk_runs: int | None = None, scheduler: str | None = None,
-        workers: int | None = None, drawing: DrawingPool | None = None) -> Results:
+        workers: int | None = None, drawing: DrawingPool | None = None, plugins=()) -> Results:
     """Run a sweep into ``out/<spec name>/`` and return its results.
 
     ``spec`` is a path to a TOML file, TOML text, a dict, or a :class:`Spec`.
@@ -86,8 +106,23 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     (the ``optbench`` command starts one before it imports the rest of
     optbench); otherwise they start here, before the sweep, so that their
     start-up overlaps it.  Either way they are ended before this returns.
+
+    ``plugins``: files (paths relative to the current folder) or modules
+    that define more objectives and optimizers, loaded before the spec (which
+    may name more in its own ``plugins``); see ``docs/extending.md``.
     """
+    if isinstance(plugins, (str, os.PathLike)):
+        plugins = [plugins]
+    extra = plugins_mod.load_all(plugins)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    plugins_mod.check_used(spec)
+    used, inline = plugins_mod.used(spec)
+    loaded = list(dict.fromkeys([*extra, *spec.plugins, *used]))
+    if inline["objectives"] or inline["optimizers"]:
+        if scheduler is not None or workers is not None:
+            names = ", ".join(inline["objectives"] + inline["optimizers"])
+            raise SpecError(f"{names}: defined outside a plugin file, so Dask workers cannot load them; put them in "
+                            f"a .py file and name it in the spec's plugins (or --plugin)")
     if chunk_runs is not None and (isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int)
                                    or chunk_runs < 1):
         raise SpecError(f"chunk size must be a positive number of runs, got {chunk_runs!r}")
@@ -118,16 +153,28 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
             drawing.grow(processes)
         if drawing is not None:
             outer.enter_context(drawing)
-        results = _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers)
+        code = _ExtraCode(plugins_mod.run_digest(spec), plugins_mod.records(loaded, inline))
+        results = _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers, code)
         if report:
-            drawing.start(folder)  # the helpers draw while this process imports the report
+            entries = [p.entry for p in loaded]
+            drawing.start(folder, entries)  # the helpers draw while this process imports the report
             from .report import build_report
 
-            build_report(folder, quiet=quiet, workers=processes, pool=drawing)
+            build_report(folder, quiet=quiet, workers=processes, pool=drawing, plugins=entries)
     return results
 
 
-def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers) -> Results:
+@dataclass(frozen=True)
+class _ExtraCode:
+    """The outside code a sweep runs: its digest (part of the folder's code
+    digest) and the manifest's ``plugins`` records."""
+
+    digest: str
+    records: list
+
+
+def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers,
+             code: _ExtraCode) -> Results:
     """The sweep of :func:`run`, into ``folder``: its tables, loaded."""
     with contextlib.ExitStack() as stack:
         client = None
@@ -138,20 +185,23 @@ def _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, schedu
             client = stack.enter_context(connect(scheduler, workers))
         try:
             stack.enter_context(folder_lock(folder))
-            store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs)
+            store, done, notes = _open(spec, folder, digest, overwrite, chunk_runs, code)
         except OSError as exc:  # nothing of this sweep is written yet
             raise SpecError(f"cannot write the results folder {str(folder)!r}: "
                             f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}") from None
         for line in notes:
             print(f"optbench: {line}", file=sys.stderr)
-        run_sweep(spec, store, done, quiet=quiet, threads=threads, client=client)
-    return load(folder)
+        run_sweep(spec, store, done, quiet=quiet, threads=threads, client=client,
+                  plugins=[r["ref"] for r in code.records if r["kind"] in ("file", "module")])
+    return storage_load(folder)
 
 
-def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: int | None):
+def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: int | None, extra: _ExtraCode):
     """The folder to write, its finished chunks, and lines to tell the user."""
     notes: list[str] = []
     code = code_digest()
+    if extra.digest:  # plugins: their sources decide the numbers too
+        code = f"{code}+{hashlib.sha256(extra.digest.encode()).hexdigest()[:16]}"
     # leftovers of a writer killed while creating or replacing this folder
     # (we hold the lock: nobody else is writing them)
     for pattern in (f".{folder.name}.new-*", f".{folder.name}.replaced-*"):
@@ -172,7 +222,10 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
                 if manifest.get("spec_digest") != digest:
                     reason = "holds results of a different spec"
                 elif manifest.get("code_digest") != code:
-                    reason = (f"holds results computed by a different build of optbench "
+                    changed = _changed_plugins(manifest.get("plugins"), extra.records)
+                    reason = (f"holds results computed with {changed} as it was then, which are not mixed with "
+                              f"new ones" if changed else
+                              f"holds results computed by a different build of optbench "
                               f"(code {manifest.get('code_digest')}, now {code}), which are not mixed with new ones")
         if reason is None:
             if chunk_runs is not None and chunk_runs != manifest["chunk_runs"]:
@@ -210,7 +263,21 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
         "steps": spec.steps,
         "log_every": spec.log_every,
         "started_utc": _dt.datetime.now(_dt.UTC).isoformat(),
+        "plugins": extra.records,
         "versions": _versions(),
         "machine": machine_info(),
     }
     return SweepFolder.create(folder, manifest), {}, notes
+
+
+def _changed_plugins(before, now: list) -> str:
+    """``plugin /x/lion.py`` when a plugin the folder recorded has another
+    source digest now ('' when none did)."""
+    if not isinstance(before, list):
+        return ""
+    then = {(r.get("kind"), r.get("ref")): r.get("digest") for r in before if isinstance(r, dict)}
+    for r in now:
+        old = then.get((r["kind"], r["ref"]))
+        if old is not None and old != r["digest"]:
+            return f"plugin {r['ref']}" if r["kind"] != "inline" else "the definitions in __main__"
+    return ""

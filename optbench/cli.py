@@ -38,6 +38,7 @@ def _objective_rows() -> list[dict]:
             "batched": obj.batched,
             "summary": obj.summary,
             "formula": obj.formula,
+            "from": _origin(objectives.OBJECTIVES.origin(name)),
         })
     return rows
 
@@ -50,11 +51,18 @@ def _optimizer_rows() -> list[dict]:
         opt = optimizers.get(name)
         rows.append({
             "name": name,
-            "torch": f"torch.optim.{opt.torch_name}",
+            "torch": f"torch.optim.{opt.torch_name}" if opt.torch_name else "",
+            "from": _origin(optimizers.OPTIMIZERS.origin(name)),
             "hyperparameters": opt.defaults(),
             "summary": opt.summary,
         })
     return rows
+
+
+def _origin(origin: str) -> str:
+    from ._registry import BUILT_IN
+
+    return "built in" if origin == BUILT_IN else origin
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -73,7 +81,20 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _plugin_entries(args) -> list:
+    """The ``--plugin`` values (paths relative to the current folder)."""
+    return list(getattr(args, "plugin", None) or [])
+
+
+def _load_plugins(args) -> None:
+    if _plugin_entries(args):
+        from . import plugins
+
+        plugins.load_all(_plugin_entries(args))
+
+
 def cmd_list(args) -> int:
+    _load_plugins(args)
     what = args.what
     if what == "objectives":
         rows = _objective_rows()
@@ -81,6 +102,8 @@ def cmd_list(args) -> int:
     else:
         rows = _optimizer_rows()
         cols = ["name", "torch", "hyperparameters"]
+    if any(r["from"] != "built in" for r in rows):
+        cols.append("from")
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -91,6 +114,7 @@ def cmd_list(args) -> int:
 def cmd_check(args) -> int:
     from .objectives.gradcheck import check_gradients
 
+    _load_plugins(args)
     results = check_gradients(args.objective or None, points=args.points, seed=args.seed, tol=args.tol)
     failed = [r for r in results if not r.passed]
     if args.json:
@@ -116,7 +140,7 @@ def cmd_run(args) -> int:
         quiet = args.quiet or not sys.stderr.isatty()
         results = run(Path(args.spec), out=args.out, overwrite=args.overwrite, report=not args.no_report, quiet=quiet,
                       threads=args.threads, chunk_runs=args.chunk_runs, scheduler=args.scheduler,
-                      workers=args.workers, drawing=drawing)
+                      workers=args.workers, drawing=drawing, plugins=_plugin_entries(args))
     runs = results.runs
     n_div = int(runs["diverged"].sum())
     n_conv = int((runs["status"] == "converged").sum())
@@ -141,7 +165,8 @@ def cmd_report(args) -> int:
     with DrawingPool(early_helpers()) as drawing:  # started first, as in cmd_run
         from .report import build_report
 
-        path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty(), pool=drawing)
+        path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty(), pool=drawing,
+                            plugins=_plugin_entries(args))
     print(f"report: {path}")
     return 0
 
@@ -164,16 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (needs the dask extra)")
     r.add_argument("--workers", type=int, default=None, metavar="N",
                    help="run chunks on a local Dask cluster of N worker processes (needs the dask extra)")
+    _plugin_argument(r, "define more objectives and optimizers (repeatable; the spec may name more in plugins = [...])")
     r.set_defaults(fn=cmd_run)
 
     rep = sub.add_parser("report", help="rebuild report.html from a results folder")
     rep.add_argument("results", help="results folder, e.g. results/quick")
     rep.add_argument("--quiet", action="store_true")
+    _plugin_argument(rep, "load this plugin to draw the figures that need it (repeatable); a results folder "
+                          "never loads a plugin by itself unless you ran it here")
     rep.set_defaults(fn=cmd_report)
 
     ls = sub.add_parser("list", help="list registered objectives or optimizers")
     ls.add_argument("what", choices=["objectives", "optimizers"])
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    _plugin_argument(ls, "list this plugin's objectives and optimizers too (repeatable)")
     ls.set_defaults(fn=cmd_list)
 
     b = sub.add_parser("bench", help="time optbench beside NumPy (and JAX / torch if installed) on the peer workloads")
@@ -189,8 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--tol", type=float, default=1e-6, help="relative error tolerance (default 1e-6)")
     c.add_argument("--json", action="store_true")
+    _plugin_argument(c, "check this plugin's objectives too (repeatable)")
     c.set_defaults(fn=cmd_check)
     return p
+
+
+def _plugin_argument(parser, text: str) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help=f"a .py file or an importable module: {text}")
 
 
 class _Parser(argparse.ArgumentParser):

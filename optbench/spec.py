@@ -36,6 +36,7 @@ TOP_FIELDS = {
     "grad_tol": "stop a run when the gradient norm falls to this (0: never)",
     "skip_invalid": "skip hyperparameter combinations torch rejects instead of refusing the spec",
     "record_grad_norm": "log the gradient norm in curves",
+    "plugins": "files (relative to the spec) or modules defining more objectives and optimizers",
     "objectives": "[[objectives]] entries",
     "optimizers": "[[optimizers]] entries",
     "init": "[init] table",
@@ -107,6 +108,8 @@ class Spec:
     skipped: list[str] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
     description: str = ""
+    plugins: tuple = ()  # optbench.plugins.Plugin, as the spec names them
+    base: Path | None = None  # the folder the spec's plugin paths are relative to
 
     def n_inits(self, case: ObjectiveCase) -> int:
         return init_count(case.init, case.problem)
@@ -123,15 +126,19 @@ class Spec:
 MAX_DEPTH = 16  # nesting of lists and tables in a spec (a real one is about 5 deep)
 
 
-def load_spec(source: str | Path | dict) -> Spec:
+def load_spec(source: str | Path | dict, base: Path | None = None) -> Spec:
     """Read and validate a spec from a TOML path, TOML text, or a dict.
 
     A string is a path when it is one line without ``=`` (TOML text always
-    has one), so ``"problems/quick.toml"`` and ``"spec.txt"`` are files."""
+    has one), so ``"problems/quick.toml"`` and ``"spec.txt"`` are files.
+    The spec's ``plugins`` are loaded first, paths relative to ``base``
+    (default: the spec file's folder, else the current folder)."""
     if isinstance(source, dict):
         raw, where = source, "spec"
     else:
         text, where = _read(source)
+        if base is None and where != "spec":
+            base = Path(where).resolve().parent
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -140,7 +147,7 @@ def load_spec(source: str | Path | dict) -> Spec:
             raise SpecError(f"{where}: nested too deeply to parse (a spec needs a few levels of lists and "
                             f"tables; at most {MAX_DEPTH})") from None
     _check_depth(raw, where)
-    return validate(raw)
+    return validate(raw, base)
 
 
 def _check_depth(raw, where: str) -> None:
@@ -249,12 +256,19 @@ def axis_values(value: Any, label: str) -> list:
     return [value]
 
 
-def validate(raw: dict) -> Spec:
+def validate(raw: dict, base: Path | None = None) -> Spec:
     if not isinstance(raw, dict):
         raise SpecError("a spec is a TOML table")
     for key in raw:
         if key not in TOP_FIELDS:
             raise _unknown("spec field", key, TOP_FIELDS)
+    plugin_entries = raw.get("plugins", [])
+    if not isinstance(plugin_entries, list) or not all(isinstance(e, str) for e in plugin_entries):
+        raise SpecError(f"plugins must be a list of .py file paths (relative to the spec) or module names, "
+                        f"got {plugin_entries!r}")
+    from . import plugins as plugins_mod
+
+    loaded_plugins = tuple(plugins_mod.load_all(plugin_entries, base))
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", "..") or ".." in name:
         raise SpecError(
@@ -321,7 +335,7 @@ def validate(raw: dict) -> Spec:
         name=name, steps=steps, log_every=log_every, seed=seed, targets=targets, repeats=repeats,
         grad_tol=grad_tol, skip_invalid=skip_invalid, record_grad_norm=record_grad_norm, inits=inits,
         objective_cases=objective_cases, optimizer_cases=optimizer_cases, skipped=skipped, raw=raw,
-        description=description,
+        description=description, plugins=loaded_plugins, base=base,
     )
     for case in objective_cases:  # points must fit every problem
         init_count(case.init, case.problem)

@@ -123,7 +123,7 @@ def test_foreign_folder_with_hostile_names_and_any_objective_parameter(results, 
     assert escape(bad_obj) in html and escape(bad_opt) in html
     md = (folder / "summary.md").read_text(encoding="utf-8")
     assert "<img" not in md and "<b>" not in md and "&lt;img src=x" in md
-    assert "is not registered in this optbench" in html  # no contour, and the page says why
+    assert "is not registered here" in html  # no contour, and the page says why
     for act in ("relu", "tanh"):
         assert f"(activation={act})" in html
     names = _figure_names(folder)

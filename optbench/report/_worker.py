@@ -4,7 +4,9 @@
 answers pickled messages on stdin, one pickled ``(status, value)`` each on
 stdout, until its stdin ends:
 
-- ``("folder", RESULTS_DIR)``: load and prepare the results folder;
+- ``("folder", (RESULTS_DIR, PLUGINS))``: load the plugins the parent
+  loaded (:func:`optbench.plugins.load` entries), then load and prepare the
+  results folder;
   ``("ok", its figure jobs)`` (:func:`optbench.report.build.ordered_jobs`);
 - ``("job", JOB)``: draw one figure job (:func:`optbench.report.build.draw_job`);
   ``("ok", [Plot, ...])``.
@@ -49,7 +51,11 @@ def main() -> int:
             return 0
         try:
             if kind == "folder":
-                results, path = data_mod.load(value)
+                from .. import plugins
+
+                folder, entries = value
+                plugins.load_all(entries, record_trust=False)
+                results, path = data_mod.load(folder)
                 data = data_mod.prepare(results, path)
                 answer = ordered_jobs(data)
             elif kind == "job" and data is not None:

@@ -82,7 +82,7 @@ def draw_job(data: data_mod.ReportData, job: tuple) -> list:
 
 
 def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None,
-            pool: DrawingPool | None = None):
+            pool: DrawingPool | None = None, plugins=()):
     """Every figure: summary plots, objective-family plots and tables, per-case plots.
 
     Jobs are drawn by ``workers`` processes (default: :func:`auto_workers`):
@@ -98,6 +98,7 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
         if pool is None:
             pool = stack.enter_context(DrawingPool())
         pool.grow(workers)
+        pool.start(data.folder, list(plugins))
         stack.enter_context(style.context("default"))
         drawn = pool.draw(data, ordered_jobs(data), draw_job)
     n = sum(len(p) for p in drawn.values())
@@ -146,18 +147,30 @@ def _write_plots(folder: Path, plots) -> None:
 
 
 def build_report(results_dir, quiet: bool = True, workers: int | None = None,
-                 pool: DrawingPool | None = None) -> Path:
+                 pool: DrawingPool | None = None, plugins=()) -> Path:
     """Write ``report.html``, ``plots/*.png`` and ``summary.md`` into the
     results folder ``results_dir``; returns the path of ``report.html``.
 
     ``workers``: processes drawing figures (default: by the number of
     figures and cores; 1 draws everything in this process).  ``pool``: a
-    :class:`DrawingPool` started earlier, used instead of starting one."""
+    :class:`DrawingPool` started earlier, used instead of starting one.
+    ``plugins``: plugins to load (see :func:`optbench.plugins.for_results`:
+    those the folder records are loaded only when named here or run by
+    this user on this machine; figures that need others are left out, and
+    the page says so)."""
+    from .. import plugins as plugins_mod
+
     t0 = time.perf_counter()
     results, folder = data_mod.load(results_dir)
+    loaded, notes = plugins_mod.for_results(results.manifest, plugins)
+    for note in notes:
+        print(f"optbench report: {note}", file=sys.stderr, flush=True)
     data = data_mod.prepare(results, folder)
+    data.plugin_notes = notes
+    if pool is not None:
+        pool.start(folder, [p.entry for p in loaded])
     _say(quiet, f"report: {len(data.runs):,} runs, {len(data.cases)} objective cases")
-    summary, family, per_case = collect(data, quiet, workers, pool)
+    summary, family, per_case = collect(data, quiet, workers, pool, [p.entry for p in loaded])
     overall = data_mod.overall_ranking(data)
     all_plots = summary + [p for f in family.values() for p in f["plots"]] + [p for ps in per_case.values()
                                                                               for p in ps]

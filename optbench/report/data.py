@@ -173,6 +173,7 @@ class ReportData:
     stats: dict = field(default_factory=dict)  # case_id -> per-setting stats, best first
     targets: list = field(default_factory=list)
     results: storage.Results | None = None  # the checked folder: curves are read from its parts
+    plugin_notes: list = field(default_factory=list)  # plugins of the manifest not loaded, and why
 
     def variant(self, vid: int) -> Variant:
         return self.variants[vid]
@@ -238,7 +239,8 @@ def _problem(objective: str, dim: int, params: dict):
 
         obj = objectives.get(objective)
     except OptbenchError:
-        return None, f"objective {objective!r} is not registered in this optbench"
+        return None, (f"objective {objective!r} is not registered here (if a plugin defines it, "
+                      f"`optbench report --plugin FILE` loads it)")
     try:
         typed = {}
         for k, v in params.items():

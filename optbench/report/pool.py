@@ -108,6 +108,7 @@ class DrawingPool:
     def __init__(self, helpers: int = 0):
         self.helpers: list[_Helper] = []
         self._folder: str | None = None
+        self._plugins: list = []  # the plugins the helpers load (optbench.plugins.load entries)
         self._fed: set[int] = set()  # helpers (by index) with a feeding thread
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -126,12 +127,15 @@ class DrawingPool:
         if self._folder is not None:
             self._feed()
 
-    def start(self, folder) -> None:
-        """Have the helpers load the results folder ``folder`` and start
+    def start(self, folder, plugins=None) -> None:
+        """Have the helpers load ``plugins`` (when given: the ones this
+        process decided to load) and the results folder ``folder``, and start
         drawing its jobs (in the order of :func:`optbench.report.build.ordered_jobs`)
         now, while this process is still importing and loading what it needs
         to draw."""
         folder = str(Path(folder).resolve())
+        if plugins is not None and self._folder is None:
+            self._plugins = list(plugins)
         if self._folder is None:
             self._folder = folder
         elif folder != self._folder:
@@ -163,7 +167,7 @@ class DrawingPool:
         if self._jobs is not None and not self._queue:
             helper.finish()  # a late helper: nothing left to draw
             return
-        jobs = helper.ask(("folder", self._folder))
+        jobs = helper.ask(("folder", (self._folder, self._plugins)))
         if jobs is not None and self._offer(jobs):
             while (job := self._take()) is not None:
                 plots = helper.ask(("job", job))

@@ -313,6 +313,8 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
     ]
     if desc:
         parts.append(f'<p class="lead">{esc(desc)}</p>')
+    for note in data.plugin_notes:  # plugins not loaded: which figures are missing, and how to get them
+        parts.append(f'<p><span class="note"><strong>Not drawn:</strong> {esc(note)}</span></p>')
     parts.append(
         f'<p class="meta">{len(data.runs):,} runs · {len(data.cases)} objective cases · optimizers '
         + ", ".join(named(data, o) for o in opts)

@@ -49,10 +49,12 @@ class Progress:
             print(file=sys.stderr)
 
 
-def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads: int | None, client) -> None:
+def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, threads: int | None, client,
+              plugins=()) -> None:
     """Compute the chunks of ``spec`` that ``done`` (chunk -> record) lacks,
-    here or on the Dask cluster of ``client``, write each into ``store`` as
-    it finishes, and mark the folder complete."""
+    here or on the Dask cluster of ``client`` (whose workers load
+    ``plugins``: paths or module names), write each into ``store`` as it
+    finishes, and mark the folder complete."""
     manifest = store.manifest
     groups = plan(spec)
     chunks = chunk_plan(groups, manifest["chunk_runs"])
@@ -78,7 +80,7 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
             from .dask import run_chunks
 
             run_chunks(client, spec, todo, manifest["chunk_runs"], write, threads=threads,
-                       on_chunk=lambda data: progress.add(data.n_runs))
+                       on_chunk=lambda data: progress.add(data.n_runs), plugins=plugins)
         elif todo:
             compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})], threads=threads)
             for chunk in todo:

@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from .._errors import SpecError
 from .._process import usable_cores
@@ -42,21 +43,24 @@ def _import_distributed():
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared(spec_json: str, chunk_runs: int):
+def _prepared(spec_json: str, chunk_runs: int, plugins: tuple = (), base: str | None = None):
+    from .. import plugins as plugins_mod
     from ..grid import chunk_plan, plan
     from ..spec import load_spec
 
-    spec = load_spec(json.loads(spec_json))
+    # the client's plugins, by absolute path or module name (a shared file system, or the same machine)
+    plugins_mod.load_all([Path(p) if p.startswith("/") else p for p in plugins], record_trust=False)
+    spec = load_spec(json.loads(spec_json), base=Path(base) if base else None)
     groups = plan(spec)
     return spec, groups, chunk_plan(groups, chunk_runs)
 
 
 def chunk_task(spec_json: str, chunk_runs: int, chunk_id: int, threads: int | None,
-               workers_per_host: dict) -> ChunkData:
+               workers_per_host: dict, plugins: tuple = (), base: str | None = None) -> ChunkData:
     """Compute one chunk in a Dask worker (plain data in, plain data out)."""
     from .chunk import compute_chunk
 
-    spec, groups, chunks = _prepared(spec_json, chunk_runs)
+    spec, groups, chunks = _prepared(spec_json, chunk_runs, tuple(plugins), base)
     if threads is None:
         try:
             from distributed import get_worker
@@ -135,7 +139,8 @@ def connect(scheduler: str | None = None, workers: int | None = None):
 
 
 def run_chunks(client, spec, todo: list, chunk_runs: int, write: Callable[[ChunkData], None], *,
-               threads: int | None = None, on_chunk: Callable[[ChunkData], None] | None = None) -> None:
+               threads: int | None = None, on_chunk: Callable[[ChunkData], None] | None = None,
+               plugins=()) -> None:
     """Compute the chunks ``todo`` (of a plan made with ``chunk_runs``) on
     the cluster of ``client`` and ``write`` each as it completes."""
     distributed = _import_distributed()
@@ -158,7 +163,8 @@ def run_chunks(client, spec, todo: list, chunk_runs: int, write: Callable[[Chunk
     futures = distributed.as_completed()
 
     def submit(chunk):
-        futures.add(client.submit(chunk_task, spec_json, chunk_runs, chunk.id, threads, per_host,
+        futures.add(client.submit(chunk_task, spec_json, chunk_runs, chunk.id, threads, per_host, tuple(plugins),
+                                  str(spec.base) if spec.base else None,
                                   key=f"optbench-{digest}-{chunk_runs}-chunk-{chunk.id}", pure=False,
                                   retries=2))
 
