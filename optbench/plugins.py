@@ -410,8 +410,10 @@ def check_used(spec) -> None:
         seen.add(name)
         problem = case.problem
         x = 0.5 * (problem.lower + problem.upper)
-        rows = problem.all_rows()[: min(4, problem.n_samples)] if problem.batched else None
-        _compiled(f"objective {name!r}", problem.objective.fg, problem.value_and_grad, x, rows)
+        rows = (problem.all_rows()[: min(4, problem.n_samples)],) if problem.batched else ()
+        _compiled(f"objective {name!r}", problem.objective.fg, _cached(problem.objective.fg), x, np.empty_like(x),
+                  *rows, *problem.args)
+    seen = set()
     for oc in spec.optimizer_cases:
         name = oc.name
         if name in seen or optimizers.OPTIMIZERS.origin(name) == _registry.BUILT_IN:
@@ -430,6 +432,26 @@ def check_used(spec) -> None:
                                                optimizers.OPTIMIZERS.origin(name))
 
 
+_copies: dict = {}
+
+
+def _cached(fn):
+    """``fn`` compiled with optbench's flags into Numba's disk cache (the
+    user's own dispatcher may not cache): a warm run does not compile it."""
+    if fn not in _copies:
+        import warnings
+
+        from ._jit import jit
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a function Numba cannot cache: compiled each run, nothing more
+            try:
+                _copies[fn] = jit(getattr(fn, "py_func", fn))
+            except RuntimeError:  # no file for Numba's cache (python -c, an exec'd string)
+                _copies[fn] = jit(getattr(fn, "py_func", fn), cache=False)
+    return _copies[fn]
+
+
 def _probe(opt, hp, np):
     """Three steps of ``opt`` on 6 coordinates at once and as 3 + 3 apart:
     the same numbers bit for bit when the step is elementwise."""
@@ -441,11 +463,13 @@ def _probe(opt, hp, np):
         raise SpecError(f"optimizer {opt.name!r}: schedule(hp, 3) gave shape {sched.shape}; "
                         f"expected (3, {opt.n_sched})")
 
+    step = _cached(opt.step)
+
     def run(lo, hi):
         x = x0[lo:hi].copy()
         state = np.zeros((opt.n_state, hi - lo))
         for t in range(1, 4):
-            opt.step(x, grads[t - 1, lo:hi].copy(), state, hp, sched[t - 1], t)
+            step(x, grads[t - 1, lo:hi].copy(), state, hp, sched[t - 1], t)
         return np.concatenate([x, state.ravel()])
 
     try:
