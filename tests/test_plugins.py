@@ -118,6 +118,7 @@ def test_the_example_spec_runs_and_its_report_draws_the_plugin_surface(tmp_path)
     assert record["ref"] == str(EXAMPLE) and record["objectives"] == ["bohachevsky"]
     html = (results.path / "report.html").read_text()
     assert "Not drawn" not in html and "not registered here" not in html
+    assert f"{EXAMPLE} (source digest {record['digest']}): bohachevsky, lion" in html  # the settings table
     assert (results.path / "plots" / "00-bohachevsky-trajectories.png").exists()
 
 

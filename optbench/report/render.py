@@ -260,6 +260,11 @@ def settings_tables(data: ReportData) -> Raw:
                     f"{machine.get('python', '?')}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items() if v)),
     ]
+    for rec in m.get("plugins") or []:  # whose code computed these numbers, and which version of it
+        if isinstance(rec, dict):
+            defined = ", ".join([*rec.get("objectives", []), *rec.get("optimizers", [])])
+            where = "defined in __main__" if rec.get("kind") == "inline" else rec.get("ref", "?")
+            kv.append(("plugin", f"{where} (source digest {rec.get('digest', '?') or '?'}): {defined}"))
     if m.get("skipped_combinations"):
         kv.append(("skipped hyperparameter combinations",
                    f"{len(m['skipped_combinations'])} (listed in manifest.json)"))
