@@ -447,7 +447,7 @@ def _cached(fn):
             warnings.simplefilter("ignore")  # a function Numba cannot cache: compiled each run, nothing more
             try:
                 _copies[fn] = jit(getattr(fn, "py_func", fn))
-            except RuntimeError:  # no file for Numba's cache (python -c, an exec'd string)
+            except (RuntimeError, ImportError):  # no file for Numba's cache (python -c, an exec'd string)
                 _copies[fn] = jit(getattr(fn, "py_func", fn), cache=False)
     return _copies[fn]
 

@@ -428,3 +428,39 @@ def test_dask_workers_load_a_plugin_file_by_its_path(tmp_path):
     import pandas as pd
 
     pd.testing.assert_frame_equal(local.runs, remote.runs, check_exact=True)
+
+
+def test_a_step_defined_in_a_notebook_cell_runs_a_sweep(tmp_path):
+    """A cell as IPython runs it: source in linecache under a pseudo file
+    name, executed in ``__main__``'s namespace, no file on disk."""
+    import linecache
+
+    cell = textwrap.dedent("""
+        import numba
+        from optbench.optimizers import optimizer
+
+        @numba.njit
+        def cell_step(x, g, state, hp, sched, t):
+            for i in range(x.shape[0]):
+                x[i] = x[i] - hp[0] * g[i]
+
+        optimizer("cell_gd", cell_step, hypers={"lr": 0.1})
+    """)
+    name = "<ipython-input-7-0123456789ab>"
+    linecache.cache[name] = (len(cell), None, cell.splitlines(keepends=True), name)
+    try:
+        exec(compile(cell, name, "exec"), {"__name__": "__main__"})
+        with pytest.raises(SpecError, match="cell_gd: defined outside a plugin file, so Dask workers cannot"):
+            optbench.run(_spec("cell", "sphere", "cell_gd"), out=tmp_path, report=False, workers=1)
+        results = optbench.run(_spec("cell", "sphere", "cell_gd"), out=tmp_path, report=False)
+    finally:
+        linecache.cache.pop(name, None)
+    assert results.manifest["plugins"][0]["kind"] == "inline"
+    assert results.manifest["plugins"][0]["optimizers"] == ["cell_gd"]
+    # plain gradient descent on the sphere: x_t = (1 - 2 lr)^t x_0, exactly as the NumPy loop computes it
+    runs = results.runs.sort_values("run_id")
+    for x0, xf, lr in zip(runs["x0"], runs["x_final"], runs["lr"]):
+        x = np.array(x0, dtype=np.float64)
+        for _ in range(40):
+            x = x - lr * (2.0 * x)
+        np.testing.assert_array_equal(np.asarray(xf), x)
