@@ -153,7 +153,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
             drawing.grow(processes)
         if drawing is not None:
             outer.enter_context(drawing)
-        code = _ExtraCode(plugins_mod.run_digest(spec), plugins_mod.records(loaded, inline))
+        code = _ExtraCode(plugins_mod.run_digest(used, inline), plugins_mod.records(loaded, inline))
         results = _compute(spec, folder, digest, overwrite, chunk_runs, quiet, threads, scheduler, workers, code)
         if report:
             entries = [p.entry for p in loaded]

@@ -385,10 +385,10 @@ def source_of(fn) -> str:
     return inline.import_expr(fn, cache_dir())[1]
 
 
-def run_digest(spec) -> str:
+def run_digest(plugins: list[Plugin], inline: dict) -> str:
     """What decides a sweep's numbers beyond optbench's own code: the
-    digests of the plugins and other outside definitions it uses."""
-    plugins, inline = used(spec)
+    digests of the plugins and other outside definitions it uses (as
+    :func:`used` gives them); '' when there are none."""
     return ",".join([*(f"{p.ref}={p.digest}" for p in plugins), inline["digest"]])
 
 

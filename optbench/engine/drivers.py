@@ -304,21 +304,12 @@ def _load(stem: str, source: str, objective: Objective, optimizer: Optimizer):
     folder's ``__pycache__``."""
     stem = f"{stem}_{_digest(source, objective, optimizer)}"
     folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.py"
     if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
         _remove_stale(folder, stem.rsplit("_", 1)[0])
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)  # atomic: a concurrent writer writes the same bytes
-    modname = f"optbench_kernel_{stem}"
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    # Numba's cache re-imports the module by name when it loads the
-    # compiled code, so the module must be findable in sys.modules.
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
-    return module
+    copied.write_once(path, source)
+    return copied.ensure(str(path), f"optbench_kernel_{stem}")
 
 
 def _remove_stale(folder: Path, prefix: str) -> None:

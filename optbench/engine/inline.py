@@ -193,22 +193,31 @@ def materialize(fn, folder: Path) -> tuple[str, str, str]:
     py = getattr(fn, "py_func", fn)
     stem = "".join(c if c.isalnum() else "_" for c in py.__name__)
     name = f"{PREFIX}{stem}_{digest}"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.py"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_once(path, text)
     return str(path), name, "\0".join([text, *sources])
+
+
+def write_once(path: Path, text: str) -> bool:
+    """Write a generated module whose name carries the digest of ``text``,
+    unless it exists; atomic, so a concurrent writer writes the same bytes.
+    Returns whether it was written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
 
 
 def ensure(path: str, name: str):
     """The module ``name`` from the file ``path``, imported once per process
-    (the import line of a driver that uses a copied function)."""
+    (generated drivers, and the modules they import copied functions from)."""
     module = sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+        sys.modules[name] = module  # Numba's cache re-imports a module by name when it loads compiled code
         spec.loader.exec_module(module)
     return module
