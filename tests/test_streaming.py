@@ -169,7 +169,7 @@ def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(spec_file, referenc
     finally:
         proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-2000:]
     line = err.strip().splitlines()[-1]
     assert "interrupted" in line and "chunks are finished and kept" in line and "again to resume" in line
     assert "Traceback" not in err
