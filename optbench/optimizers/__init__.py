@@ -5,7 +5,7 @@ To add one, see :func:`optimizer` (and ``docs/extending.md``).
 from __future__ import annotations
 
 from . import adadelta, adagrad, adam, adamax, nadam, radam, rmsprop, sgd  # noqa: E402,F401  (register)
-from ._registry import OPTIMIZERS, Hyper, Optimizer, hyper_slots, no_schedule, optimizer, register, require
+from ._registry import OPTIMIZERS, Hyper, Optimizer, hyper_slots, no_schedule, optimizer, register, require, step_rows
 
 
 def get(name: str) -> Optimizer:
@@ -18,4 +18,4 @@ def names() -> list[str]:
 
 
 __all__ = ["OPTIMIZERS", "Hyper", "Optimizer", "get", "hyper_slots", "names", "no_schedule", "optimizer", "register",
-           "require"]
+           "require", "step_rows"]

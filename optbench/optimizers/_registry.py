@@ -71,6 +71,7 @@ class Optimizer:
     momentum_like: str | None = None  # hyper shown on the lr x momentum heatmap
     doc: str = ""
     elementwise: bool = True  # see the module docstring: allows the lane driver
+    per_step_hypers: bool = True  # schedule() takes one hp row per step (see step_rows): a scheduler may be used
 
     @property
     def hyper_names(self) -> tuple[str, ...]:
@@ -139,6 +140,20 @@ def register(opt: Optimizer) -> Optimizer:
 STEP_PARAMETERS = ("x", "g", "state", "hp", "sched", "t")
 
 
+def step_rows(hp: np.ndarray, steps: int) -> list[list[float]]:
+    """Row ``t - 1`` of the hyperparameters at step ``t``, as Python floats:
+    ``hp`` is one row (constant hyperparameters) or one row per step (what
+    a scheduler sets: lr, momentum or beta1), so a ``schedule`` written
+    with it serves both: ``for k, row in enumerate(step_rows(hp, steps)):
+    lr = row[LR]``."""
+    hp = np.asarray(hp, dtype=np.float64)
+    if hp.ndim == 1:
+        return [hp.tolist()] * steps
+    if hp.ndim != 2 or hp.shape[0] != steps:
+        raise ValueError(f"hp must be one row or {steps} rows (one per step), got shape {hp.shape}")
+    return hp.tolist()
+
+
 def no_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """No per-step scalars: a ``(steps, 0)`` array."""
     return np.zeros((steps, 0), dtype=np.float64)
@@ -170,7 +185,9 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
     ``schedule(hp, steps) -> (steps, n_sched)`` float64: per-step scalars
     (bias corrections ...) computed once per hyperparameter row, in Python,
     so the compiled loop never calls ``pow``; row ``t - 1`` is step ``t``'s
-    ``sched``.  Default: none.
+    ``sched``.  With an lr scheduler ``hp`` is one row per step (read it
+    with :func:`step_rows`, which serves both); a schedule that takes only
+    one row cannot be used with a scheduler.  Default: none.
     ``check(values)``: raise :class:`~optbench.SpecError` (see
     :func:`require`) for settings the rule refuses; ``lr >= 0`` is always
     checked.
@@ -210,6 +227,7 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
     if probe.ndim != 2 or probe.shape[0] != 2 or probe.dtype != np.float64:
         raise SpecError(f"optimizer {name!r}: schedule(hp, steps) must return float64 of shape (steps, n_sched); "
                         f"for 2 steps it gave {probe.dtype} {probe.shape}")
+    per_step = schedule is no_schedule or _takes_step_rows(schedule, row, probe)
     user_check = check
 
     def check_all(values: dict) -> None:
@@ -223,10 +241,22 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
                     n_state=int(n_state), n_sched=int(probe.shape[1]), step=step, schedule=schedule,
                     check=check_all, momentum_like=momentum_like,
                     doc=doc if doc is not None else (getattr(step, "__doc__", None) or ""),
-                    elementwise=True if elementwise is None else bool(elementwise))
+                    elementwise=True if elementwise is None else bool(elementwise), per_step_hypers=per_step)
     if elementwise is None:
         _PROBE_ELEMENTWISE.add(name)
     return register(opt)
+
+
+def _takes_step_rows(schedule, row: np.ndarray, probe: np.ndarray) -> bool:
+    """Whether ``schedule`` also takes one hyperparameter row per step (as
+    with a scheduler): given the same row twice it must give what it gave
+    for the one row."""
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(schedule(np.stack([row, row]), 2))
+    except Exception:  # noqa: BLE001 - written for one row only
+        return False
+    return out.shape == probe.shape and bool(np.array_equal(out, probe, equal_nan=True))
 
 
 # optimizers whose elementwise flag is found out when first used (optbench.plugins.check_used)

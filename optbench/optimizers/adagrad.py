@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, hyper_slots, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require, step_rows
 
 HYPERS = (
     Hyper("lr", 1e-2, "learning rate"),
@@ -41,9 +41,9 @@ LR, LR_DECAY, WEIGHT_DECAY, INITIAL_ACCUMULATOR_VALUE, EPS = hyper_slots(
 
 def adagrad_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-clr = -(lr / (1 + (t - 1) * lr_decay))``, Python floats."""
-    lr, lr_decay = float(hp[LR]), float(hp[LR_DECAY])
     out = np.empty((steps, 1), dtype=np.float64)
-    for k in range(steps):
+    for k, row in enumerate(step_rows(hp, steps)):
+        lr, lr_decay = row[LR], row[LR_DECAY]
         step = float(k + 1)
         clr = lr / (1 + (step - 1) * lr_decay)
         out[k, 0] = -clr

@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, hyper_slots, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require, step_rows
 
 
 # ------------------------------------------------------------ shared helpers
@@ -99,9 +99,9 @@ HYPERS_W = tuple(Hyper("weight_decay", 1e-2, "decoupled decay: theta *= 1 - lr *
 
 def adam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-lr / (1 - beta1**t)`` and ``(1 - beta2**t) ** 0.5``, Python floats."""
-    lr, beta1, beta2 = float(hp[LR]), float(hp[BETA1]), float(hp[BETA2])
     out = np.empty((steps, 2), dtype=np.float64)
-    for k in range(steps):
+    for k, row in enumerate(step_rows(hp, steps)):
+        lr, beta1, beta2 = row[LR], row[BETA1], row[BETA2]
         step = float(k + 1)  # torch's step counter is a float tensor; .item()
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step

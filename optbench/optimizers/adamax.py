@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, hyper_slots, register
+from ._registry import Hyper, Optimizer, hyper_slots, register, step_rows
 from .adam import check_betas, lerp, maximum
 
 HYPERS = (
@@ -37,9 +37,9 @@ LR, BETA1, BETA2, EPS, WEIGHT_DECAY = hyper_slots(HYPERS, "lr", "beta1", "beta2"
 
 def adamax_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``-clr = -(lr / (1 - beta1**t))``, Python floats."""
-    lr, beta1 = float(hp[LR]), float(hp[BETA1])
     out = np.empty((steps, 1), dtype=np.float64)
-    for k in range(steps):
+    for k, row in enumerate(step_rows(hp, steps)):
+        lr, beta1 = row[LR], row[BETA1]
         step = float(k + 1)
         bias_correction = 1 - beta1**step
         clr = lr / bias_correction

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, hyper_slots, register, require
+from ._registry import Hyper, Optimizer, hyper_slots, register, require, step_rows
 from .adam import check_betas, lerp
 
 HYPERS = (
@@ -53,12 +53,11 @@ LR, BETA1, BETA2, EPS, WEIGHT_DECAY, MOMENTUM_DECAY, DECOUPLED_WEIGHT_DECAY = hy
 
 def nadam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``bias_correction2``, the gradient and momentum coefficients."""
-    lr, beta1, beta2 = float(hp[LR]), float(hp[BETA1]), float(hp[BETA2])
-    momentum_decay = float(hp[MOMENTUM_DECAY])
     f32 = np.float32
     mu_product = f32(1.0)  # torch.tensor(1.0) in the default dtype (float32)
     out = np.empty((steps, 3), dtype=np.float64)
-    for k in range(steps):
+    for k, row in enumerate(step_rows(hp, steps)):
+        lr, beta1, beta2, momentum_decay = row[LR], row[BETA1], row[BETA2], row[MOMENTUM_DECAY]
         step = float(k + 1)
         bias_correction2 = 1 - beta2**step
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ._registry import Hyper, Optimizer, hyper_slots, register
+from ._registry import Hyper, Optimizer, hyper_slots, register, step_rows
 from .adam import check_betas, lerp
 
 HYPERS = (
@@ -51,10 +51,10 @@ LR, BETA1, BETA2, EPS, WEIGHT_DECAY, DECOUPLED_WEIGHT_DECAY = hyper_slots(
 
 def radam_schedule(hp: np.ndarray, steps: int) -> np.ndarray:
     """Per step: ``bc1``, ``bc2 ** 0.5``, the rectification and whether rho_t > 5."""
-    beta1, beta2 = float(hp[BETA1]), float(hp[BETA2])
     out = np.zeros((steps, 4), dtype=np.float64)
-    rho_inf = 2 / (1 - beta2) - 1
-    for k in range(steps):
+    for k, row in enumerate(step_rows(hp, steps)):
+        beta1, beta2 = row[BETA1], row[BETA2]
+        rho_inf = 2 / (1 - beta2) - 1
         step = float(k + 1)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
