@@ -71,6 +71,8 @@ STATE_SIZE = 1  # @@STATE@@
 ESCAPE = True  # @@ESCAPE@@
 REGISTERS = True  # @@REGISTERS@@
 PREFETCH = True  # @@PREFETCH@@
+PER_STEP = False  # @@PER_STEP@@
+CLIP = False  # @@CLIP@@
 
 N = DIM * K
 X_OFF = 0
@@ -130,6 +132,33 @@ def step_block(S, hp_r, sched_row, t):
     # vectorizer, which was no faster here), but on registers
     step(contig1(S, X_OFF, (N,), (1,)), contig1(S, G_OFF, (N,), (1,)),
          contig2(S, ST_OFF, (NS1, N), (N, 1)), hp_r, sched_row, t)
+
+
+@jit(inline="always")
+def clip_block(S, max_norm, norm_type, clip_value):
+    """The scalar driver's ``clip_grad`` for every lane: the same
+    operations in the same order, so the same numbers bit for bit."""
+    if max_norm < np.inf:
+        for k in range(K):
+            total = 0.0
+            if norm_type == np.inf:
+                for i in range(DIM):
+                    a = abs(S[G_OFF + i * K + k])
+                    total = a if (a > total) | (a != a) else total
+            else:
+                for i in range(DIM):
+                    gi = S[G_OFF + i * K + k]
+                    total += gi * gi
+                total = math.sqrt(total)
+            coef = max_norm / (total + 1e-6)
+            c = coef if not (coef >= 1.0) else 1.0
+            for i in range(DIM):
+                S[G_OFF + i * K + k] = S[G_OFF + i * K + k] * c
+    if clip_value < np.inf:
+        for j in range(N):
+            v = S[G_OFF + j]
+            v = -clip_value if v < -clip_value else v
+            S[G_OFF + j] = clip_value if v > clip_value else v
 
 
 @jit(inline="always")
@@ -311,7 +340,7 @@ def log_extra(li, S, LF, LI, curve_g, curve_x):
 
 
 @jit
-def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps, log_every,
+def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, hpt, clip, args, steps, log_every,
                f_star, targets, grad_tol, div_factor, f_escape,
                curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
                n_logged, status, target_steps, converged_step):
@@ -322,7 +351,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
     region r's end counter[1 + regions + r], until no region has chunks
     left (engine.region_chunks): every thread of the pool calls this once
     per group, load balance is dynamic, and there is one dispatch per
-    thread."""
+    thread.  PER_STEP and CLIP: as in the scalar driver's run_chunk."""
     record_g = curve_g.shape[1] > 0
     record_gx = record_g or curve_x.shape[1] > 0
     n_targets = targets.shape[0]
@@ -359,7 +388,8 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
             for k in range(K):
                 contiguous = contiguous & (blk_runs[b, k] == r0 + k)
             hp_r = hp[r0]
-            sched_r = sched[sched_idx[r0]]
+            si = sched_idx[r0]
+            sched_r = sched[si]
             next_log = 0
             li = 0
             t = 0
@@ -411,5 +441,7 @@ def run_blocks(counter, starts, blk_runs, x0, hp, sched_idx, sched, args, steps,
                                         f_final, f_best, grad_norm_final, steps_run, n_logged, status, converged_step)
                     if n_act == 0:
                         break
-                step_block(S, hp_r, sched_r[t], t + 1)
+                if CLIP:
+                    clip_block(S, clip[si, 0], clip[si, 1], clip[si, 2])
+                step_block(S, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1)
                 t += 1

@@ -30,6 +30,8 @@ fg_step = fg  # @@FGSTEP@@
 BATCHED = False  # @@BATCHED@@
 VALUE_ONLY = False  # @@VALUE_ONLY@@
 STATE_SIZE = 1  # @@STATE@@
+PER_STEP = False  # @@PER_STEP@@
+CLIP = False  # @@CLIP@@
 
 
 # @@ADAPTERS-BEGIN@@
@@ -95,8 +97,36 @@ def draw_rows(rows, key, t, n_samples):
         rows[j] = np.int64(((u >> S32) * np.uint64(n_samples)) >> S32)
 
 
+@jit(inline="always")
+def clip_grad(g, max_norm, norm_type, clip_value):
+    """torch's ``clip_grad_norm_(max_norm, norm_type)`` then
+    ``clip_grad_value_(clip_value)`` on one run's gradient (inf: not
+    clipped): the coefficient ``max_norm / (norm + 1e-6)`` clamped to 1
+    multiplies every coordinate, NaN propagating as in torch."""
+    n = g.shape[0]
+    if max_norm < np.inf:
+        total = 0.0
+        if norm_type == np.inf:
+            for i in range(n):
+                a = abs(g[i])
+                total = a if (a > total) | (a != a) else total
+        else:
+            for i in range(n):
+                total += g[i] * g[i]
+            total = math.sqrt(total)
+        coef = max_norm / (total + 1e-6)
+        c = coef if not (coef >= 1.0) else 1.0
+        for i in range(n):
+            g[i] = g[i] * c
+    if clip_value < np.inf:
+        for i in range(n):
+            v = g[i]
+            v = -clip_value if v < -clip_value else v
+            g[i] = clip_value if v > clip_value else v
+
+
 @jit
-def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_rows,
+def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, args, all_rows,
               steps, log_every, f_star, targets, grad_tol, div_factor, f_escape,
               curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
               n_logged, status, target_steps, converged_step):
@@ -105,7 +135,11 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
     curve_g / curve_x have 0 columns when not recorded.  targets are sorted
     in decreasing order; target_steps[r, k] stays -1 until gap <= targets[k].
     The per-step bookkeeping is a handful of scalar compares: logging uses a
-    countdown, targets are checked against the next one only.
+    countdown, targets are checked against the next one only.  With
+    PER_STEP, step t + 1 reads the hyperparameters ``hpt[sched_idx[r], t]``
+    (a scheduler's lr ...) instead of ``hp[r]``; with CLIP the gradient is
+    clipped by ``clip[sched_idx[r]]`` = (max_norm, norm_type, clip_value)
+    before the step (after the noise: torch clips what backward gave).
     """
     n = x0.shape[1]
     record_g = curve_g.shape[1] > 0
@@ -123,7 +157,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
         x = x0[r].copy()
         state[:, :] = 0.0
         hp_r = hp[r]
-        sched_r = sched[sched_idx[r]]
+        si = sched_idx[r]
+        sched_r = sched[si]
         key = keys[r]
         sigma = noise[r]
         b = batch[r]
@@ -210,7 +245,9 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, keys, noise, batch, args, all_ro
                     break
             if sigma > 0.0:
                 add_noise(g, key, t, sigma)
-            step(x, g, state, hp_r, sched_r[t], t + 1)
+            if CLIP:
+                clip_grad(g, clip[si, 0], clip[si, 1], clip[si, 2])
+            step(x, g, state, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1)
             t += 1
         if conv >= 0 and st == STATUS_UNCONVERGED:
             st = STATUS_CONVERGED

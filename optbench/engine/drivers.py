@@ -195,11 +195,15 @@ def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants:
     return head + "# @@ADAPTERS-BEGIN@@\n" + adapters + "# @@ADAPTERS-END@@\n" + tail
 
 
-def driver_source(objective: Objective, optimizer: Optimizer) -> str:
-    """The Python source of the driver for this pair."""
+def driver_source(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False) -> str:
+    """The Python source of the driver for this pair; ``per_step``: the
+    hyperparameters change per step (a scheduler), ``clip``: gradients are
+    clipped (each a variant of its own, so that runs without them run the
+    code they always ran)."""
     constants = {"BATCHED": ("BATCHED", bool(objective.batched)),
                  "VALUE_ONLY": ("VALUE_ONLY", bool(objective.value_only)),
-                 "STATE": ("STATE_SIZE", int(optimizer.n_state))}
+                 "STATE": ("STATE_SIZE", int(optimizer.n_state)),
+                 "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip))}
     return _fill(TEMPLATE_PATH, objective, optimizer, constants, _adapters(objective))
 
 
@@ -235,12 +239,13 @@ def lane_state_in_registers(optimizer: Optimizer, dim: int, lanes: int) -> bool:
 
 
 def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True,
-                registers: bool | None = None) -> str:
+                registers: bool | None = None, per_step: bool = False, clip: bool = False) -> str:
     """The Python source of the lane driver for this pair, dimension and block
     width; ``escape``: whether runs can stop as escaped (objectives unbounded
     below), else the driver drops the tests against the escape value;
     ``registers``: the block state in registers, and curve lines prefetched
-    (None: :func:`lane_state_in_registers`)."""
+    (None: :func:`lane_state_in_registers`); ``per_step``, ``clip``: see
+    :func:`driver_source`."""
     if registers is None:
         registers = lane_state_in_registers(optimizer, dim, lanes)
     if objective.batched:
@@ -254,7 +259,8 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
     )
     constants = {"DIM": ("DIM", int(dim)), "K": ("K", int(lanes)), "STATE": ("STATE_SIZE", int(optimizer.n_state)),
                  "ESCAPE": ("ESCAPE", bool(escape)), "REGISTERS": ("REGISTERS", bool(registers)),
-                 "PREFETCH": ("PREFETCH", bool(registers))}
+                 "PREFETCH": ("PREFETCH", bool(registers)), "PER_STEP": ("PER_STEP", bool(per_step)),
+                 "CLIP": ("CLIP", bool(clip))}
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
@@ -262,33 +268,42 @@ def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
     return kernel_digest(source, _module_source(objective.fg), _module_source(optimizer.step))
 
 
-def driver(objective: Objective, optimizer: Optimizer):
-    """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk)."""
-    key = (objective.name, optimizer.name, *_identity(objective, optimizer))
+def driver(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False):
+    """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk);
+    ``per_step``, ``clip``: see :func:`driver_source`."""
+    key = (objective.name, optimizer.name, bool(per_step), bool(clip), *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
-            source = driver_source(objective, optimizer)
-            stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}"
+            source = driver_source(objective, optimizer, per_step, clip)
+            stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{_variant(per_step, clip)}"
             module = _load(stem, source, objective, optimizer)
             _loaded[key] = module.run_chunk
             _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_chunk")
         return _loaded[key]
 
 
-def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True):
+def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True,
+                per_step: bool = False, clip: bool = False):
     """The compiled-on-first-call ``run_blocks`` of the lane driver for this
     pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk);
-    ``escape``: see :func:`lane_source`."""
-    key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape), *_identity(objective, optimizer))
+    ``escape``, ``per_step``, ``clip``: see :func:`lane_source`."""
+    key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape), bool(per_step), bool(clip),
+           *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
-            source = lane_source(objective, optimizer, dim, lanes, escape)
+            source = lane_source(objective, optimizer, dim, lanes, escape, per_step=per_step, clip=clip)
+            # no variant's stem is a prefix of another's (_remove_stale)
             stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
-                    f"_{'esc' if escape else 'bnd'}")  # neither a prefix of the other (_remove_stale)
+                    f"_{'esc' if escape else 'bnd'}_{_variant(per_step, clip)}")
             module = _load(stem, source, objective, optimizer)
             _loaded[key] = module.run_blocks
             _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_blocks")
         return _loaded[key]
+
+
+def _variant(per_step: bool, clip: bool) -> str:
+    """``v00`` (the usual driver), ``v10`` (per-step hyperparameters), ``v01`` (clipping), ``v11``."""
+    return f"v{int(bool(per_step))}{int(bool(clip))}"
 
 
 def _identity(objective: Objective, optimizer: Optimizer) -> tuple:

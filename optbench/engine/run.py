@@ -111,10 +111,43 @@ class PreparedGroup:
 def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-step scalars for each distinct hyperparameter row: (table, row index per run)."""
     uniq, inverse = row_groups(hp)
+    return _sched_table(optimizer, uniq, steps), inverse
+
+
+def _sched_table(optimizer: Optimizer, rows, steps: int) -> np.ndarray:
+    """``optimizer.schedule`` of each of ``rows`` (one hp row, or one row per step), stacked."""
     if optimizer.n_sched == 0:  # nothing per step: no Python call per distinct row
-        return np.zeros((uniq.shape[0], steps, 0)), inverse
-    table = np.stack([np.asarray(optimizer.schedule(row, steps), dtype=np.float64) for row in uniq])
-    return np.ascontiguousarray(table), inverse
+        return np.zeros((len(rows), steps, 0))
+    table = np.stack([np.asarray(optimizer.schedule(row, steps), dtype=np.float64) for row in rows])
+    return np.ascontiguousarray(table)
+
+
+def run_settings(optimizer: Optimizer, hp: np.ndarray, steps: int, hp_steps: np.ndarray | None = None,
+                 hp_index: np.ndarray | None = None, clip: np.ndarray | None = None):
+    """What the drivers read per distinct setting of a run (its hp row, its
+    per-step hp table ``hp_steps[hp_index[r]]`` and its clip row): (sched
+    table, per-step hp table, clip table, setting index per run).  Without
+    per-step tables and clipping a setting is a distinct hp row, as always."""
+    n_hp = hp.shape[1]
+    if hp_steps is None and clip is None:
+        sched, idx = schedules(optimizer, hp, steps)
+        return sched, np.zeros((0, 0, n_hp)), np.zeros((0, 3)), idx
+    key = hp
+    if hp_steps is not None:
+        key = np.column_stack([key, hp_index.astype(np.float64)])
+    if clip is not None:
+        key = np.column_stack([key, clip])
+    uniq, idx = row_groups(key)
+    rep = np.empty(uniq.shape[0], np.int64)
+    rep[idx] = np.arange(len(idx))  # a run of each setting
+    if hp_steps is not None:
+        hpt = np.ascontiguousarray(hp_steps[hp_index[rep]])
+        sched = _sched_table(optimizer, list(hpt), steps)
+    else:
+        hpt = np.zeros((0, 0, n_hp))
+        sched = _sched_table(optimizer, list(hp[rep]), steps)
+    cl = np.ascontiguousarray(clip[rep]) if clip is not None else np.zeros((0, 3))
+    return sched, hpt, cl, idx
 
 
 def lane_eligible(problem: Problem, optimizer: Optimizer, noise: np.ndarray | None = None) -> bool:
@@ -147,6 +180,9 @@ def prepare_group(
     driver: str = "auto",
     out_curve_f: np.ndarray | None = None,
     out_x_final: np.ndarray | None = None,
+    hp_steps: np.ndarray | None = None,
+    hp_index: np.ndarray | None = None,
+    clip: np.ndarray | None = None,
 ) -> PreparedGroup:
     """Check the arguments of one group (see :func:`run_group`), allocate
     its result and list the kernel calls that fill it."""
@@ -168,7 +204,19 @@ def prepare_group(
     targets = np.ascontiguousarray(sorted(targets, reverse=True), dtype=np.float64)
     record_x = (dim == 2) if record_x is None else record_x
     n_log = len(log_steps(steps, log_every))
-    sched, sched_idx = schedules(optimizer, hp, steps)
+    if hp_steps is not None:
+        hp_steps = np.ascontiguousarray(hp_steps, dtype=np.float64)
+        hp_index = np.ascontiguousarray(hp_index, dtype=np.int64)
+        if hp_steps.ndim != 3 or hp_steps.shape[1:] != (steps, hp.shape[1]) or hp_index.shape != (R,) or (
+                R and (hp_index.min() < 0 or hp_index.max() >= hp_steps.shape[0])):
+            raise ValueError(f"hp_steps must have shape (n, {steps}, {hp.shape[1]}) and hp_index {R} indices "
+                             f"into it; got {hp_steps.shape} and {hp_index.shape}")
+    if clip is not None:
+        clip = np.ascontiguousarray(clip, dtype=np.float64)
+        if clip.shape != (R, 3):
+            raise ValueError(f"clip must have shape ({R}, 3) (max_norm, norm_type, clip_value), got {clip.shape}")
+    sched, hpt, clip_table, sched_idx = run_settings(optimizer, hp, steps, hp_steps, hp_index, clip)
+    per_step, clipped = hp_steps is not None, clip is not None
     if driver not in ("auto", "lanes", "scalar"):
         raise ValueError(f"driver must be 'auto', 'lanes' or 'scalar', got {driver!r}")
     use_lanes = driver != "scalar" and lane_eligible(problem, optimizer, noise)
@@ -204,14 +252,16 @@ def prepare_group(
     )
     threads = default_threads() if threads is None else max(1, int(threads))
     # the arguments every driver takes, by the names of its parameters
-    common = dict(x0=x0, hp=hp, sched_idx=sched_idx, sched=sched, args=problem.args, steps=steps,
+    common = dict(x0=x0, hp=hp, sched_idx=sched_idx, sched=sched, hpt=hpt, clip=clip_table, args=problem.args,
+                  steps=steps,
                   log_every=log_every, f_star=float(problem.f_star), targets=targets, grad_tol=float(grad_tol),
                   div_factor=float(divergence_factor), f_escape=escape_value(problem), **out.arrays())
     if use_lanes:
-        fn, args, calls = _lane_call(problem, optimizer, sched_idx, common, threads=threads, chunk=chunk)
+        fn, args, calls = _lane_call(problem, optimizer, sched_idx, common, threads=threads, chunk=chunk,
+                                     per_step=per_step, clip=clipped)
         done = (lambda: on_chunk(R)) if on_chunk is not None else None
         return PreparedGroup(out, [(fn, args)] * calls, done, threads, fn, args)
-    fn = drivers.driver(problem.objective, optimizer)
+    fn = drivers.driver(problem.objective, optimizer, per_step, clipped)
     inputs = dict(common, keys=np.zeros(R, np.uint64) if keys is None else keys,
                   noise=np.zeros(R) if noise is None else noise,
                   batch=np.zeros(R, np.int64) if batch is None else batch,
@@ -240,6 +290,13 @@ def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.nda
     per-run minibatch size (0: full batch).  Positions are recorded for
     2-D problems unless ``record_x`` says otherwise.  ``on_chunk(n)`` is
     called (from a worker thread) after each chunk of ``n`` runs.
+
+    ``hp_steps`` (n, steps, n_hypers) and ``hp_index`` (R,): run r's
+    hyperparameters at step t + 1 are ``hp_steps[hp_index[r], t]`` (an lr
+    scheduler's values; ``hp`` then only groups runs).  ``clip`` (R, 3):
+    each run's (max_norm, norm_type, clip_value), inf where not clipped,
+    applied to the gradient before each step as torch's
+    ``clip_grad_norm_`` then ``clip_grad_value_``.
 
     ``driver``: ``"lanes"`` (blocks of :data:`LANES` runs stepped together,
     vectorised; see :func:`lane_eligible`), ``"scalar"`` (one run at a
@@ -322,7 +379,7 @@ def compile_kernels(groups) -> int:
 
 
 def _lane_call(problem: Problem, optimizer: Optimizer, sched_idx: np.ndarray, common: dict, *, threads: int,
-               chunk: int | None) -> tuple[Callable, tuple, int]:
+               chunk: int | None, per_step: bool = False, clip: bool = False) -> tuple[Callable, tuple, int]:
     """The lane driver, its arguments and how many concurrent calls of it
     run the group: blocks of LANES runs (one hyperparameter row each),
     shared out between ``threads`` calls of the nogil driver: each call
@@ -332,7 +389,8 @@ def _lane_call(problem: Problem, optimizer: Optimizer, sched_idx: np.ndarray, co
     (atomic adds inside the kernel), so load balances dynamically with one
     dispatch per thread."""
     blocks = make_blocks(sched_idx, LANES)
-    fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=common["f_escape"] > -np.inf)
+    fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=common["f_escape"] > -np.inf,
+                             per_step=per_step, clip=clip)
     nb = blocks.shape[0]
     calls = min(threads, max(1, nb))
     if chunk is None:
