@@ -59,6 +59,13 @@ def _optimizer_rows() -> list[dict]:
     return rows
 
 
+def _scheduler_rows() -> list[dict]:
+    from .optimizers import schedulers
+
+    return [{"name": name, "torch": f"torch.optim.lr_scheduler.{schedulers.get(name).torch_name}",
+             "arguments": args, "summary": summary} for name, args, summary in schedulers.describe()]
+
+
 def _origin(origin: str) -> str:
     from ._registry import BUILT_IN
 
@@ -99,10 +106,13 @@ def cmd_list(args) -> int:
     if what == "objectives":
         rows = _objective_rows()
         cols = ["name", "dims", "tags", "known_minima", "params", "summary"]
+    elif what == "schedulers":
+        rows = _scheduler_rows()
+        cols = ["name", "torch", "arguments"]
     else:
         rows = _optimizer_rows()
         cols = ["name", "torch", "hyperparameters"]
-    if any(r["from"] != "built in" for r in rows):
+    if any(r.get("from", "built in") != "built in" for r in rows):
         cols.append("from")
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -199,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "never loads a plugin by itself unless you ran it here")
     rep.set_defaults(fn=cmd_report)
 
-    ls = sub.add_parser("list", help="list registered objectives or optimizers")
-    ls.add_argument("what", choices=["objectives", "optimizers"])
+    ls = sub.add_parser("list", help="list registered objectives, optimizers or lr schedulers")
+    ls.add_argument("what", choices=["objectives", "optimizers", "schedulers"])
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     _plugin_argument(ls, "list this plugin's objectives and optimizers too (repeatable)")
     ls.set_defaults(fn=cmd_list)

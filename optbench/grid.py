@@ -14,6 +14,7 @@ counter-based stream keyed by ``SeedSequence([seed, problem, init, repeat])``
 """
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from ._errors import SpecError
 from ._process import available_memory, format_bytes
 from .engine import log_steps
 from .optimizers import Optimizer
-from .spec import INIT_SCHEMES, ObjectiveCase, OptimizerCase, Spec
+from .spec import INIT_SCHEMES, ObjectiveCase, OptimizerCase, Spec, freeze, thaw
 
 CHUNK_POINTS = 2_000_000  # default chunk: about this many logged points
 MAX_CHUNK_RUNS = 100_000
@@ -74,10 +75,22 @@ class GroupRuns(NamedTuple):
     hp: np.ndarray  # (R, n_hypers) hyperparameter rows
     x0: np.ndarray  # (R, dim)
     keys: np.ndarray  # (R,) uint64 random-stream keys
+    hp_steps: np.ndarray | None = None  # (n, steps, n_hypers): per-step rows where a case has a scheduler
+    hp_index: np.ndarray | None = None  # (R,) each run's table in hp_steps
+    clip: np.ndarray | None = None  # (R, 3) max_norm, norm_type, clip_value (inf: off) where a case clips
 
     @property
     def n_runs(self) -> int:
         return len(self.x0)
+
+    def engine_args(self) -> dict:
+        """The per-step and clipping arguments of :func:`optbench.engine.run_group` (only those in use)."""
+        out = {}
+        if self.hp_steps is not None:
+            out.update(hp_steps=self.hp_steps, hp_index=self.hp_index)
+        if self.clip is not None:
+            out["clip"] = self.clip
+        return out
 
 
 def plan(spec: Spec) -> list[Group]:
@@ -129,8 +142,38 @@ def group_runs(spec: Spec, group: Group, lo: int, hi: int) -> GroupRuns:
     pair = init_index * reps + repeat
     uniq, inverse = np.unique(pair, return_inverse=True)
     ukeys = stream_keys(spec.seed, stable_hash(group.case.problem.describe()), uniq // reps, uniq % reps)
+    hp_steps = hp_index = clip = None
+    # per group, not per chunk: one driver variant serves every chunk of a group
+    if any(oc.scheduler is not None for oc in group.opt_cases):
+        used = np.unique(opt_index)  # one table per optimizer case of these runs
+        hp_steps = np.stack([step_table(opt, group.opt_cases[j], hp_rows[j], spec.steps) for j in used])
+        hp_index = np.searchsorted(used, opt_index)
+    if any(oc.clip is not None for oc in group.opt_cases):
+        off = (np.inf, 2.0, np.inf)
+        clip = np.array([oc.clip or off for oc in group.opt_cases], dtype=np.float64)[opt_index]
     return GroupRuns(opt, opt_index, init_index, repeat, hp_rows[opt_index], group.x0[init_index],
-                     ukeys[inverse.reshape(-1)])
+                     ukeys[inverse.reshape(-1)], hp_steps, hp_index, clip)
+
+
+def step_table(opt: Optimizer, case: OptimizerCase, row: np.ndarray, steps: int) -> np.ndarray:
+    """(steps, n_hypers): the case's hyperparameters at each step, its
+    scheduler's values (lr, and momentum or beta1) in their columns."""
+    if case.scheduler is None:
+        return np.broadcast_to(row, (steps, row.size))
+    return _step_table(opt.name, opt.hyper_names, freeze(case.scheduler), tuple(row.tolist()), steps)
+
+
+@functools.lru_cache(maxsize=256)
+def _step_table(name: str, hyper_names: tuple, frozen: tuple, row: tuple, steps: int) -> np.ndarray:
+    """Cached: every chunk of a group asks for the same tables."""
+    from .optimizers import schedulers
+
+    table = np.tile(np.array(row), (steps, 1))
+    values = schedulers.per_step(thaw(frozen), dict(zip(hyper_names, row)), steps)
+    for h, v in values.items():
+        table[:, hyper_names.index(h)] = v
+    table.flags.writeable = False
+    return table
 
 
 # ------------------------------------------------------------ random draws

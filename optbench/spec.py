@@ -42,6 +42,13 @@ TOP_FIELDS = {
     "init": "[init] table",
 }
 OBJECTIVE_FIELDS = {"name", "dim", "batch_size", "grad_noise"}
+# fields of an [[optimizers]] entry besides its hyperparameters: how it is trained
+TRAINING_FIELDS = {
+    "scheduler": "an lr scheduler table { name = ..., args }, or a list of them (an axis); \"none\": constant lr",
+    "clip_grad_norm": "torch's clip_grad_norm_ max_norm (> 0), or a list (an axis)",
+    "clip_norm_type": "its norm_type: 2 (default) or inf",
+    "clip_grad_value": "torch's clip_grad_value_ clip_value (> 0), or a list (an axis)",
+}
 INIT_FIELDS = {"scheme", "count", "points", "std"}
 INIT_SCHEMES = ("uniform", "normal", "grid", "points", "zeros")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -89,6 +96,32 @@ class OptimizerCase:
     entry: int
     name: str
     values: dict  # resolved hyperparameters
+    scheduler: dict | None = None  # resolved lr scheduler (optbench.optimizers.schedulers.resolve); None: constant
+    clip: tuple[float, float, float] | None = None  # (max_norm, norm_type, clip_value), inf: not clipped
+
+    @property
+    def key(self) -> tuple:
+        """What makes two cases the same setting (hashable)."""
+        return (self.name, tuple(sorted(self.values.items())), freeze(self.scheduler), self.clip)
+
+
+def freeze(value):
+    """A resolved scheduler (dicts, tuples) as nested tuples: hashable,
+    comparable (:func:`thaw` inverts it)."""
+    if isinstance(value, dict):
+        return ("__dict__", tuple((k, freeze(v)) for k, v in sorted(value.items())))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """:func:`freeze`'s input back (lists as tuples)."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__dict__":
+        return {k: thaw(v) for k, v in value[1]}
+    if isinstance(value, tuple):
+        return tuple(thaw(v) for v in value)
+    return value
 
 
 @dataclass
@@ -319,11 +352,12 @@ def validate(raw: dict, base: Path | None = None) -> Spec:
     skipped: list[str] = []
     settings_seen: dict = {}  # (optimizer, resolved values) -> the entry that gave it
     for i, entry in enumerate(opt_entries, 1):
-        cases, skip = _optimizer_cases(i, entry, skip_invalid)
+        cases, skip = _optimizer_cases(i, entry, skip_invalid, steps)
         for case in cases:
-            key = (case.name, tuple(sorted(case.values.items())))
+            key = case.key
             if key in settings_seen:
-                raise SpecError(f"[[optimizers]] #{i}: {case.name} with {case.values} is already in the grid "
+                extra = "".join(f", {k}={v}" for k, v in (("scheduler", case.scheduler), ("clip", case.clip)) if v)
+                raise SpecError(f"[[optimizers]] #{i}: {case.name} with {case.values}{extra} is already in the grid "
                                 f"(from [[optimizers]] #{settings_seen[key]}); it would run twice")
             settings_seen[key] = i
         optimizer_cases.extend(cases)
@@ -351,7 +385,9 @@ def _entry_size(entry: dict, where: str) -> int:
     for key, value in entry.items():
         if key == "name":
             continue
-        if key == "betas" and isinstance(value, list) and value and all(isinstance(b, list) for b in value):
+        if key == "scheduler":
+            n *= len(_scheduler_tables(value, where))
+        elif key == "betas" and isinstance(value, list) and value and all(isinstance(b, list) for b in value):
             n *= len(value)
         else:
             n *= len(axis_values(value, f"{where}: {key}"))
@@ -487,7 +523,74 @@ def _objective_cases(i: int, entry: dict, inits: list[InitSpec]) -> list[Objecti
     return cases
 
 
-def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[OptimizerCase], list[str]]:
+def _scheduler_tables(value: Any, where: str) -> list[dict | None]:
+    """``scheduler = ...`` as concrete tables, one per point of its axes
+    (None: constant lr).  A name is a table without arguments; a list of
+    tables is an axis; in a table, a list of numbers is an axis, while a
+    list-typed argument (``milestones``, ``schedulers``) is one value as a
+    list and an axis as a list of lists (the ``betas`` convention)."""
+    from .optimizers import schedulers
+
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SpecError(f"{where}: scheduler = [] gives an empty grid; give a scheduler table or a list of them")
+    out: list[dict | None] = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise SpecError(f"{where}: scheduler must be a table {{ name = \"cosine_annealing_lr\", T_max = 1000 }}, "
+                            f"a scheduler name, or a list of them (an axis); got {item!r}")
+        name = item.get("name")
+        if name == "none":
+            if len(item) > 1:
+                raise SpecError(f"{where}: scheduler \"none\" (constant lr) takes no arguments, got {item!r}")
+            out.append(None)
+            continue
+        if not isinstance(name, str):
+            raise SpecError(f"{where}: a scheduler table needs a name (one of: none, {', '.join(schedulers.names())})"
+                            f", got {item!r}")
+        try:
+            kinds = {a.name: a.kind for a in schedulers.get(name).args}
+        except SpecError as exc:
+            raise SpecError(f"{where}: scheduler: {exc}") from None
+        keys = [k for k in item if k != "name"]
+        axes = []
+        for k in keys:
+            v = item[k]
+            if kinds.get(k) in ("ints", "schedulers"):
+                axes.append(v if isinstance(v, list) and v and all(isinstance(e, list) for e in v) else [v])
+            elif kinds.get(k) is None or isinstance(v, dict):
+                axes.append([v])  # resolve() says what is wrong with it
+            else:
+                axes.append(axis_values(v, f"{where}: scheduler {name}: {k}"))
+        out.extend({"name": name, **dict(zip(keys, combo))} for combo in itertools.product(*axes))
+    return out
+
+
+def _clip_axes(entry: dict, where: str) -> list[tuple[float, float, float] | None]:
+    """The entry's clipping settings, one per point of the clip axes (None: no clipping)."""
+    if "clip_grad_norm" in entry and "clip_grad_value" in entry:
+        raise SpecError(f"{where}: give clip_grad_norm or clip_grad_value, not both (use two entries to compare them)")
+    if "clip_norm_type" in entry and "clip_grad_norm" not in entry:
+        raise SpecError(f"{where}: clip_norm_type applies to clip_grad_norm, which is not given")
+    inf = math.inf
+    if "clip_grad_norm" in entry:
+        norms = [_float(v, f"{where}: clip_grad_norm", 0.0, low_open=True)
+                 for v in axis_values(entry["clip_grad_norm"], f"{where}: clip_grad_norm")]
+        types = []
+        for v in axis_values(entry.get("clip_norm_type", 2.0), f"{where}: clip_norm_type"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v not in (2, inf):
+                raise SpecError(f"{where}: clip_norm_type must be 2 or inf (torch's norm_type), got {v!r}")
+            types.append(float(v))
+        return [(n, t, inf) for n in norms for t in types]
+    if "clip_grad_value" in entry:
+        return [(inf, 2.0, _float(v, f"{where}: clip_grad_value", 0.0, low_open=True))
+                for v in axis_values(entry["clip_grad_value"], f"{where}: clip_grad_value")]
+    return [None]
+
+
+def _optimizer_cases(i: int, entry: dict, skip_invalid: bool, steps: int) -> tuple[list[OptimizerCase], list[str]]:
     where = f"[[optimizers]] #{i}"
     name = entry.get("name")
     if not isinstance(name, str):
@@ -511,12 +614,17 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
             if not (isinstance(b, list) and len(b) == 2):
                 raise SpecError(f"{where}: betas must be [beta1, beta2] or a list of such pairs, got {b!r}")
         entry["__betas"] = options
-    allowed = set(opt.hyper_names) | {"name", "__betas"}
+    allowed = set(opt.hyper_names) | {"name", "__betas"} | set(TRAINING_FIELDS)
     for key in entry:
         if key not in allowed:
-            known = set(opt.hyper_names) | ({"betas"} if "beta1" in opt.hyper_names else set())
+            known = set(opt.hyper_names) | ({"betas"} if "beta1" in opt.hyper_names else set()) | set(TRAINING_FIELDS)
             raise SpecError(f"{where}: {_unknown(f'hyperparameter of {name!r}', key, known)}")
-    keys = [k for k in entry if k != "name"]
+    tables = _scheduler_tables(entry["scheduler"], where) if "scheduler" in entry else [None]
+    clips = _clip_axes(entry, where)
+    if any(t is not None for t in tables) and not opt.per_step_hypers:
+        raise SpecError(f"{where}: optimizer {name!r} cannot take a scheduler: its schedule(hp, steps) reads one "
+                        f"hyperparameter row, not one per step (see optbench.optimizers.step_rows)")
+    keys = [k for k in entry if k != "name" and k not in TRAINING_FIELDS]
     axes = [entry[k] if k == "__betas" else axis_values(entry[k], f"{where}: {k}") for k in keys]
     cases, skipped = [], []
     for combo in itertools.product(*axes):
@@ -532,5 +640,13 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool) -> tuple[list[Opti
             crossed = math.prod(len(a) for a in axes) > 1
             hint = "; skip_invalid = true skips the combinations torch rejects" if crossed else ""
             raise SpecError(f"{where}: {exc}{hint}") from None
-        cases.append(OptimizerCase(i, name, resolved))
+        for table in tables:
+            sched = None if table is None else _resolve_scheduler(table, where, steps, opt)
+            cases.extend(OptimizerCase(i, name, resolved, sched, clip) for clip in clips)
     return cases, skipped
+
+
+def _resolve_scheduler(table: dict, where: str, steps: int, opt) -> dict:
+    from .optimizers import schedulers
+
+    return schedulers.resolve(table, steps=steps, hyper_names=opt.hyper_names, where=f"{where}: scheduler")

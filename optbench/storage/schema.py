@@ -48,6 +48,7 @@ KINDS = {
     "boolean": ("boolean", pa.bool_()),
     # names: dictionary-encoded, so every Parquet reader gives categoricals
     "str": (object, pa.dictionary(pa.int32(), pa.string())),
+    "nstr": (object, pa.dictionary(pa.int32(), pa.string())),  # null where it does not apply
     "list": (object, pa.list_(pa.float64())),
 }
 
@@ -111,8 +112,63 @@ def runs_columns(spec: Spec) -> list[tuple[str, str]]:
             seen.setdefault(h.name, []).append(h.is_bool)
     for h, flags in seen.items():
         cols.append((h, ("bool" if len(flags) == len(opt_names) else "boolean") if all(flags) else "float"))
+    cols += training_columns(spec)
     cols += RUN_OUTCOME_COLUMNS
     cols += [(target_column(t), "Int") for t in sorted(spec.targets, reverse=True)]
+    return cols
+
+
+SCHEDULER_COLUMN = "scheduler"
+SCHED_ARG_PREFIX = "sched_"
+CLIP_COLUMNS = ("clip_grad_norm", "clip_norm_type", "clip_grad_value")
+
+
+def training_values(spec: Spec, case) -> dict:
+    """The scheduler and clipping columns of one optimizer case (only those
+    the sweep uses: a sweep without schedulers or clipping has none, so its
+    tables are those it always had)."""
+    out: dict = {}
+    if any(oc.scheduler is not None for oc in spec.optimizer_cases):
+        out[SCHEDULER_COLUMN] = case.scheduler["name"] if case.scheduler else "none"
+        for arg, v in (case.scheduler or {}).items():
+            if arg != "name" and v is not None:  # one_cycle_lr's max_lr None: the run's lr
+                out[f"{SCHED_ARG_PREFIX}{arg}"] = _cell(v)
+    if any(oc.clip is not None for oc in spec.optimizer_cases) and case.clip is not None:
+        max_norm, norm_type, value = case.clip
+        if max_norm < np.inf:
+            out["clip_grad_norm"], out["clip_norm_type"] = max_norm, norm_type
+        else:
+            out["clip_grad_value"] = value
+    return out
+
+
+def _cell(v):
+    """A scheduler argument as a table cell: numbers and names as they are,
+    milestones as ``[30, 60]``, sequential_lr's schedulers as
+    ``linear_lr(start_factor=0.1, total_iters=100) > cosine_annealing_lr(T_max=900)``."""
+    if isinstance(v, (list, tuple)):
+        if v and all(isinstance(e, dict) for e in v):
+            return " > ".join(f"{e['name']}({', '.join(f'{k}={_cell(x)}' for k, x in e.items() if k != 'name')})"
+                              for e in v)
+        return "[" + ", ".join(str(e) for e in v) + "]"
+    return v
+
+
+def training_columns(spec: Spec) -> list[tuple[str, str]]:
+    """Columns and kinds of :func:`training_values` over the sweep's cases."""
+    vals: dict[str, list] = {}
+    for oc in spec.optimizer_cases:
+        for k, v in training_values(spec, oc).items():
+            vals.setdefault(k, []).append(v)
+    order = [SCHEDULER_COLUMN] + sorted(k for k in vals if k.startswith(SCHED_ARG_PREFIX)) + list(CLIP_COLUMNS)
+    cols = []
+    for k in order:
+        if k not in vals:
+            continue
+        kind = value_kind(vals[k])
+        if len(vals[k]) < len(spec.optimizer_cases):  # null where it does not apply
+            kind = {"int": "float", "bool": "boolean", "str": "nstr"}.get(kind, kind)
+        cols.append((k, kind))
     return cols
 
 

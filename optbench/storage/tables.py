@@ -8,7 +8,16 @@ import pandas as pd
 import pyarrow as pa
 
 from .._codes import STOPPED
-from .schema import CURVES_SCHEMA, KINDS, OBJECTIVE_PARAM_PREFIX, STATUSES, runs_columns, target_column
+from .schema import (
+    CURVES_SCHEMA,
+    KINDS,
+    OBJECTIVE_PARAM_PREFIX,
+    STATUSES,
+    runs_columns,
+    target_column,
+    training_columns,
+    training_values,
+)
 
 if TYPE_CHECKING:
     from ..engine import GroupResult
@@ -20,20 +29,22 @@ if TYPE_CHECKING:
 def _typed(values, kind: str, R: int):
     dtype = KINDS[kind][0]
     if values is None:
-        if kind in ("str", "list"):
+        if kind in ("str", "nstr", "list"):
             return np.full(R, None, dtype=object)
         if kind == "float":
             return np.full(R, np.nan)
         return pd.array([pd.NA] * R, dtype=dtype)
     if kind == "str":
         return np.array([str(v) for v in values], dtype=object) if len(values) else np.empty(0, object)
+    if kind == "nstr":
+        return np.array([None if v is None else str(v) for v in values], dtype=object)
     if kind == "list":
         return values
     if kind == "Int":
         arr = np.asarray(values, dtype=np.int64)
         return pd.arrays.IntegerArray(arr, arr < 0)  # -1: never
     if kind == "boolean":
-        return pd.array(np.asarray(values, dtype=bool), dtype="boolean")
+        return pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
     return np.asarray(values, dtype=dtype)
 
 
@@ -55,6 +66,9 @@ def runs_table(spec: Spec, group: Group, runs: GroupRuns, res: GroupResult, run_
     cols["optimizer"] = np.full(R, group.optimizer, dtype=object)
     for h in runs.optimizer.hypers:
         cols[h.name] = np.array([oc.values[h.name] for oc in group.opt_cases])[runs.opt_index]
+    training = [training_values(spec, oc) for oc in group.opt_cases]
+    for name, _ in training_columns(spec):
+        cols[name] = np.array([t.get(name) for t in training], dtype=object)[runs.opt_index]  # None: null
     init = group.case.init
     cols["init_scheme"] = np.full(R, init.scheme, dtype=object)
     cols["init_std"] = np.full(R, init.std if init.uses_std else np.nan)  # normal's sigma; NaN for other schemes

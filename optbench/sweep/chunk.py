@@ -28,7 +28,7 @@ def group_call(spec: Spec, group: Group, runs: GroupRuns, threads: int) -> dict:
     return dict(problem=group.case.problem, optimizer=runs.optimizer, x0=runs.x0, hp=runs.hp, steps=spec.steps,
                 log_every=spec.log_every, keys=runs.keys, noise=np.full(R, group.case.noise),
                 batch=np.full(R, group.case.batch_size, np.int64), targets=spec.targets,
-                grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm, threads=threads)
+                grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm, threads=threads, **runs.engine_args())
 
 
 def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *, threads: int | None = None,
