@@ -38,7 +38,7 @@ from .. import storage
 from .._errors import OptbenchError, ResultsError
 
 BIG = 1e300  # a diverged run's final gap: sorts last, survives quantiles (inf - inf is nan)
-MAX_VARIANTS = 4  # variants per optimizer before they are merged into one line
+MAX_VARIANTS = 6  # variants per optimizer before they are merged into one line
 
 # columns of the runs table that are neither hyperparameters nor objective parameters
 FIXED = storage.schema.FIXED_RUN_COLUMNS
@@ -53,8 +53,11 @@ OPT_COLORS = {
 }
 EXTRA_COLORS = ["#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
                 "#31a354", "#756bb1"]
-LINESTYLES = ["-", "--", "-.", ":"]
-SHADES = [0.0, -0.45, 0.4, -0.7]  # >0 towards white, <0 towards black
+LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2))]
+SHADES = [0.0, -0.45, 0.4, -0.7, 0.6, -0.2]  # >0 towards white, <0 towards black
+# how a run was trained besides its hyperparameters (lr scheduler, clipping):
+# part of its optimizer's setting and variant
+TRAINING_COLUMNS = (storage.schema.SCHEDULER_COLUMN, *storage.schema.CLIP_COLUMNS)
 
 
 def optimizer_color(name: str) -> str:
@@ -93,15 +96,23 @@ def slug(text: str, limit: int = 40) -> str:
 
 
 def variant_label(optimizer: str, values: dict) -> str:
-    """``sgd (momentum=0.9, nesterov)``: switches by name when on, left out when off."""
-    parts = []
-    for h, v in values.items():
-        if isinstance(v, bool):
-            if v:
-                parts.append(h)
-        else:
-            parts.append(f"{h}={fmt(v)}")
+    """``sgd (momentum=0.9, nesterov)``: switches by name when on, left out
+    when off; a scheduler by its name (``cosine_annealing_lr T_max=1000``)."""
+    parts = [p for h, v in values.items() if (p := label_part(h, v))]
     return optimizer + (f" ({', '.join(parts)})" if parts else "")
+
+
+def label_part(h: str, v) -> str:
+    """One hyperparameter (or scheduler argument) as a label shows it; '' for a switch that is off."""
+    if h == storage.schema.SCHEDULER_COLUMN:
+        return "constant lr" if v in (None, "none") else str(v)
+    if _is_training(h) and v is None:  # another scheduler's argument, no clipping
+        return ""
+    if h.startswith(storage.schema.SCHED_ARG_PREFIX):
+        h = h[len(storage.schema.SCHED_ARG_PREFIX):]
+    if isinstance(v, (bool, np.bool_)):
+        return h if v else ""
+    return f"{h}={fmt(v)}"
 
 
 def _py(v):
@@ -213,11 +224,15 @@ def _optimizer_hypers(name: str, runs_opt: pd.DataFrame, candidates: list[str]) 
 
         names = [h for h in optimizers.get(name).hyper_names if h in runs_opt.columns]
         if names:
-            return names
+            return names + [c for c in candidates if _is_training(c) and runs_opt[c].notna().any()]
     except OptbenchError:
         pass
     # an optimizer this optbench does not know (a folder from elsewhere): its columns that hold values
     return [c for c in candidates if runs_opt[c].notna().any()]
+
+
+def _is_training(column: str) -> bool:
+    return column in TRAINING_COLUMNS or column.startswith(storage.schema.SCHED_ARG_PREFIX)
 
 
 def momentum_like(name: str, hypers: list[str]) -> str | None:
@@ -402,8 +417,8 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
                 "setting_id": sbase + k, "optimizer": opt, "variant_id": base + int(vkeys[skeys == k][0]),
                 "lr": float(values["lr"]) if values.get("lr") is not None else np.nan,
                 "values": values,
-                "label": ", ".join(f"{h}={fmt(v)}" for h, v in values.items() if h == "lr" or h in vary
-                                   or _differs(sub, h)),
+                "label": ", ".join(p for h, v in values.items() if h == "lr" or h in vary or _differs(sub, h)
+                                   if (p := label_part(h, v) if _is_training(h) else f"{h}={fmt(v)}")),
             })
     settings = pd.DataFrame(setting_rows).set_index("setting_id")
     data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets, results=results)

@@ -229,6 +229,8 @@ def run_counts(data: ReportData) -> Raw:
 
 
 def _grid_text(value) -> str:
+    if isinstance(value, dict) and isinstance(value.get("name"), str):  # a scheduler: cosine_annealing_lr(T_max=900)
+        return f"{value['name']}({', '.join(f'{k}={_grid_text(v)}' for k, v in value.items() if k != 'name')})"
     if isinstance(value, dict) and len(value) == 1:
         kind, args = next(iter(value.items()))
         return f"{kind}({', '.join(fmt(a) for a in args)})" if isinstance(args, list) else f"{kind}({fmt(args)})"

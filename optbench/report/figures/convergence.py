@@ -5,7 +5,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from .. import curves as curves_mod
-from ..data import BIG, Case, ReportData, best_per_lr, case_runs
+from ..data import BIG, Case, ReportData, best_per_lr, case_runs, slug
 from .base import (
     CURVE_POINTS,
     MAX_LINES,
@@ -90,12 +90,26 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
 # ----------------------------------------------------------------- learning-rate sensitivity
 
 
-def lr_sensitivity(data: ReportData, case: Case) -> Plot | None:
+def lr_sensitivity(data: ReportData, case: Case) -> list[Plot]:
+    """Final gap against the learning rate, a line per variant; where the
+    variants are too many for one figure but each optimizer's are not (a
+    sweep of schedulers), one figure per optimizer, so that its variants
+    stay apart."""
     stats = data.stats[case.id]
     if not (stats.dropna(subset=["lr"]).groupby("variant_id")["lr"].nunique() >= 2).any():
-        return None  # no line to draw: every optimizer ran at one learning rate
+        return []  # no line to draw: every optimizer ran at one learning rate
+    if stats["variant_id"].nunique() <= MAX_LINES:
+        return [_lr_plot(data, case, stats, True)]
+    per_opt = list(stats.groupby("optimizer", sort=False))
+    counts = [sub["variant_id"].nunique() for _, sub in per_opt]
+    if max(counts) > 1 and max(counts) <= MAX_LINES:
+        return [_lr_plot(data, case, sub, True, opt) for opt, sub in per_opt
+                if sub.dropna(subset=["lr"])["lr"].nunique() >= 2]
+    return [_lr_plot(data, case, stats, False)]
+
+
+def _lr_plot(data: ReportData, case: Case, stats, per_variant: bool, optimizer: str = "") -> Plot:
     pts = best_per_lr(stats).dropna(subset=["lr"])
-    per_variant = len(set(stats["variant_id"])) <= MAX_LINES
     key = "variant_id" if per_variant else "optimizer"
     if not per_variant:
         pts = stats.groupby(["optimizer", "lr"], sort=False).head(1).dropna(subset=["lr"])
@@ -159,7 +173,9 @@ def lr_sensitivity(data: ReportData, case: Case) -> Plot | None:
     axd.set_ylabel("diverged\n(fraction)")
     axd.set_xlabel("learning rate")
     axd.grid(True, alpha=0.3)
-    fig = frame.finish(handles, labels, f"Learning-rate sensitivity on {case.label}")
+    on = f"{optimizer} on {case.label}" if optimizer else case.label
+    fig = frame.finish(handles, labels, f"Learning-rate sensitivity of {on}" if optimizer
+                       else f"Learning-rate sensitivity on {on}")
     steps = data.manifest.get("steps")
     cap = (f"Final {case.metric_label} after {steps} steps against learning rate on {case.label}: median "
            f"(line) and interquartile range (band) over the runs at each learning rate"
@@ -167,5 +183,5 @@ def lr_sensitivity(data: ReportData, case: Case) -> Plot | None:
            f"{'; where a variant has several settings at one learning rate, the best' if per_variant else ''}. "
            f"Diverged runs count as +∞; ▲ at the top marks learning rates where the median run diverged, and the "
            f"lower panel shows the fraction of runs that diverged. {count(n_total)}.")
-    return Plot("lr_sensitivity", f"{case.slug}-lr-sensitivity", f"Learning-rate sensitivity — {case.label}", cap,
-                to_png(fig), n_total)
+    stem = f"{case.slug}-{slug(optimizer)}-lr-sensitivity" if optimizer else f"{case.slug}-lr-sensitivity"
+    return Plot("lr_sensitivity", stem, f"Learning-rate sensitivity — {on}", cap, to_png(fig), n_total)
