@@ -217,6 +217,8 @@ def test_every_toml_block_of_the_readme_is_a_valid_spec():
     blocks = _readme_toml_blocks()
     assert blocks
     for block in blocks:
+        if block.lstrip().startswith("[[optimizers]]"):  # an entry shown alone: in a spec of its own
+            block = f'name = "readme"\n[[objectives]]\nname = "rosenbrock"\n{block}'
         load_spec(block)
 
 
