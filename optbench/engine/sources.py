@@ -33,6 +33,9 @@ KERNEL_SOURCES = (
     "engine/_lane_template.py",
     "engine/_views.py",
 )
+# in optimizers/ but read in Python only (a driver is given their values,
+# never their code): editing them recompiles nothing
+NOT_KERNEL_SOURCES = ("optimizers/schedulers.py", "optimizers/_torch_lr.py")
 # ... and what else decides a run's numbers: the data sets, the engine's
 # Python side (schedules, escape values, blocks), the spec's resolution,
 # the grid (initial points, stream keys), a chunk's computation and its tables
@@ -52,6 +55,12 @@ def files(patterns: Iterable[str], package: Path = PACKAGE) -> list[Path]:
     """The files the patterns match, each once, in a fixed order."""
     found = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
     return sorted(found, key=lambda p: p.relative_to(package).as_posix())
+
+
+def kernel_files(package: Path = PACKAGE) -> list[Path]:
+    """The files of :data:`KERNEL_SOURCES` but :data:`NOT_KERNEL_SOURCES`."""
+    skip = set(files(NOT_KERNEL_SOURCES, package))
+    return [p for p in files(KERNEL_SOURCES, package) if p not in skip]
 
 
 def _hash(parts: Iterable[bytes]) -> str:
@@ -74,7 +83,7 @@ def kernel_digest(*texts: str, package: Path = PACKAGE) -> str:
     """Digest of a driver: ``texts`` (its filled source, the sources of the
     modules of its fg and step), :data:`KERNEL_SOURCES`, optbench's, Numba's
     and Python's versions."""
-    return _hash([*(t.encode() for t in texts), *(p.read_bytes() for p in files(KERNEL_SOURCES, package)),
+    return _hash([*(t.encode() for t in texts), *(p.read_bytes() for p in kernel_files(package)),
                   *(v.encode() for v in _versions())])
 
 
