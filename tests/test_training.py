@@ -281,14 +281,17 @@ def test_runs_table_and_report_treat_the_scheduler_as_part_of_the_variant(tmp_pa
     from optbench.report.data import load, prepare
 
     scheds = ["none", {"name": "step_lr", "step_size": 20}, {"name": "cosine_annealing_lr", "T_max": [30, 60]},
-              {"name": "one_cycle_lr"}]
+              {"name": "one_cycle_lr"},
+              {"name": "sequential_lr", "milestones": [10], "schedulers": [{"name": "linear_lr", "total_iters": 10},
+                                                                           {"name": "exponential_lr", "gamma": 0.99}]}]
     spec = {"name": "sch", "steps": 60, "log_every": 5, "init": {"scheme": "uniform", "count": 4},
             "objectives": [{"name": "rosenbrock", "dim": 2}],
             "optimizers": [{"name": "sgd", "lr": [1e-4, 1e-3, 3e-3], "momentum": 0.9, "scheduler": scheds},
                            {"name": "adam", "lr": [1e-2, 1e-1], "scheduler": scheds, "clip_grad_norm": 5.0}]}
     res = optbench.run(spec, out=tmp_path, report=True, quiet=True)
     runs = res.runs
-    assert set(runs["scheduler"].astype(str)) == {"none", "step_lr", "cosine_annealing_lr", "one_cycle_lr"}
+    assert set(runs["scheduler"].astype(str)) == {"none", "step_lr", "cosine_annealing_lr", "one_cycle_lr",
+                                                  "sequential_lr"}
     cos = runs[runs["scheduler"] == "cosine_annealing_lr"]
     assert set(cos["sched_T_max"]) == {30, 60} and runs.loc[runs["scheduler"] == "none", "sched_T_max"].isna().all()
     assert "sched_max_lr" not in runs.columns  # one_cycle_lr's max_lr left out: the run's lr
@@ -296,7 +299,8 @@ def test_runs_table_and_report_treat_the_scheduler_as_part_of_the_variant(tmp_pa
     assert runs.loc[runs["optimizer"] == "sgd", "clip_grad_norm"].isna().all()
     data = prepare(*load(tmp_path / "sch"))
     labels = {v.label for v in data.variants}
-    assert "sgd (constant lr)" in labels and "adam (cosine_annealing_lr, T_max=60)" in labels, labels
-    # ten variants: too many for one figure, so one lr-sensitivity figure per optimizer
+    assert {"sgd (constant lr)", "adam (cosine_annealing_lr, T_max=60)", "sgd (linear_lr > exponential_lr)"} <= \
+        labels, labels
+    # twelve variants: too many for one figure, so one lr-sensitivity figure per optimizer
     plots = {p.name for p in (tmp_path / "sch" / "plots").glob("*lr-sensitivity.png")}
     assert plots == {"00-rosenbrock-sgd-lr-sensitivity.png", "00-rosenbrock-adam-lr-sensitivity.png"}, plots

@@ -231,6 +231,14 @@ def _optimizer_hypers(name: str, runs_opt: pd.DataFrame, candidates: list[str]) 
     return [c for c in candidates if runs_opt[c].notna().any()]
 
 
+def _chain_named(values: dict, row) -> dict:
+    """``values`` with a sequential_lr shown as its chain, ``linear_lr > cosine_annealing_lr``."""
+    chain = row.get("sched_schedulers") if values.get(storage.schema.SCHEDULER_COLUMN) == "sequential_lr" else None
+    if not isinstance(chain, str):
+        return values
+    return {**values, storage.schema.SCHEDULER_COLUMN: " > ".join(re.findall(r"(\w+)\(", chain))}
+
+
 def _is_training(column: str) -> bool:
     return column in TRAINING_COLUMNS or column.startswith(storage.schema.SCHED_ARG_PREFIX)
 
@@ -401,7 +409,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         for k in range(n_var):
             first = sub.loc[vkeys == k].iloc[0]
             values = {h: _py(first[h]) for h in vary}
-            label = variant_label(opt, values)
+            label = variant_label(opt, _chain_named(values, first))
             variants.append(Variant(base + k, opt, values, label,
                                     shade(color, SHADES[k % len(SHADES)]) if k else color,
                                     LINESTYLES[k % len(LINESTYLES)]))
