@@ -164,18 +164,6 @@ def test_matches_torch_on_other_optimizers(optimizer, table):
         assert moved == ("lr",)
 
 
-@pytest.mark.parametrize("steps", [0, 1, 2, 19, 20, 21, 137])
-@pytest.mark.parametrize("case", CASES, ids=_ids)
-def test_fast_loops_follow_torchs_step_path(case, steps):
-    """Each class's run() loop gives what stepping it one step() at a time (torch's own path) gives."""
-    table = case[0]
-    for hypers in (SGD, ADAM):
-        resolved = S.resolve(table, steps=max(steps, case[1]), hyper_names=tuple(hypers))
-        fast = S._simulate(resolved, hypers, steps)
-        slow = S._simulate(resolved, hypers, steps, fast=False)
-        assert fast == slow
-
-
 def test_closed_and_chainable_forms_differ():
     """Why the module simulates torch: its recursive form is not the textbook cosine to the last bit."""
     T, steps, lr = 50, 300, 0.1

@@ -11,10 +11,9 @@ schedulers with recursive ("chainable") ``get_lr`` forms whose rounding
 accumulates, not with the closed forms, and SequentialLR builds its
 sub-schedulers one after another on one shared param group (each construction
 steps and mutates ``group["lr"]``), then resets and undoes, and enters each
-later scheduler through its closed form.  So each class below mirrors torch
-2.13's ``__init__``, ``step``, ``get_lr`` and ``_get_closed_form_lr``
-operation for operation on a param-group dict, and adds a ``run`` loop (the
-same arithmetic, inlined) so that a million steps take a fraction of a second.
+later scheduler through its closed form.  So each class (``_torch_lr``)
+mirrors torch 2.13's ``__init__``, ``step``, ``get_lr`` and
+``_get_closed_form_lr`` operation for operation on a param-group dict.
 """
 from __future__ import annotations
 
@@ -382,7 +381,7 @@ _CLASSES = {"step_lr": _StepLR, "multi_step_lr": _MultiStepLR, "exponential_lr":
             "linear_lr": _LinearLR, "constant_lr": _ConstantLR, "polynomial_lr": _PolynomialLR}
 
 
-def _simulate(resolved: dict, hypers: dict, steps: int, fast: bool = True) -> dict[str, list[float]]:
+def _simulate(resolved: dict, hypers: dict, steps: int) -> dict[str, list[float]]:
     names_ = moved(resolved, tuple(hypers))
     key = names_[1] if len(names_) > 1 else None
     group = {"lr": float(hypers["lr"])}
@@ -391,7 +390,7 @@ def _simulate(resolved: dict, hypers: dict, steps: int, fast: bool = True) -> di
     lrs: list[float] = []
     moms: list[float] | None = [] if key is not None else None
     sim = _build(resolved, group, hypers, steps)
-    (sim.run if fast else sim.run_slow)(steps, lrs, moms, key)
+    sim.run(steps, lrs, moms, key)
     return {"lr": lrs, **({key: moms} if key is not None else {})}
 
 
