@@ -182,6 +182,7 @@ class ReportData:
     settings: pd.DataFrame  # setting_id -> optimizer, variant_id, lr, label, hyper values
     hypers: dict  # optimizer -> its hyperparameter columns
     stats: dict = field(default_factory=dict)  # case_id -> per-setting stats, best first
+    views: dict = field(default_factory=dict)  # case_id -> {view: best per optimizer, CIs, ties}: rankings.attach
     targets: list = field(default_factory=list)
     results: storage.Results | None = None  # the checked folder: curves are read from its parts
     plugin_notes: list = field(default_factory=list)  # plugins of the manifest not loaded, and why
@@ -281,6 +282,38 @@ def _problem(objective: str, dim: int, params: dict):
     return problem, ""
 
 
+def _applies(objective: str, key: str, params: dict) -> bool:
+    """Whether objective parameter ``key`` means anything for a case: a data
+    generator's parameters (documented as "(synthetic)", "(synthetic, moons,
+    xor)", "ignored for the fixed data sets") do not apply to a fixed data
+    set, and a case header should not list them."""
+    data = params.get("data")
+    if data is None or key == "data":
+        return True
+    try:
+        from .. import objectives
+
+        doc = objectives.get(objective).params[key].doc
+    except (OptbenchError, KeyError, AttributeError):
+        return True
+    if not re.search(r"synthetic|generat|fixed data sets", doc):
+        return True
+    return re.search(rf"\b{re.escape(str(data))}\b", doc) is not None
+
+
+def attainment_note(case: Case) -> str:
+    """Why no target can be met, where the optimum is an infimum no θ attains:
+    cross-entropy or MSE-on-sigmoid losses with ``l2 = 0`` and f* = 0
+    (separable data: the loss falls towards 0 as ‖θ‖ grows)."""
+    p = case.params
+    if (case.f_star == 0.0 and p.get("l2") == 0 and p.get("loss", "cross_entropy") in ("cross_entropy", "mse")
+            and "data" in p):
+        return ("f* = 0 is an infimum, not attained: the data are separable and l2 = 0, so the loss only "
+                "approaches 0 as the weights grow without bound, and runs stall on a plateau far above any "
+                "small target; set l2 > 0 for a minimum that is attained")
+    return ""
+
+
 def _init_labels(runs: pd.DataFrame) -> pd.Series:
     """Each run's initialization as one label: the scheme, with normal's std."""
     scheme = runs["init_scheme"].astype(str) if "init_scheme" in runs.columns else pd.Series("?", index=runs.index)
@@ -343,7 +376,7 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
                       "grad_noise": float(row["grad_noise"]), "init": str(row["init_"])}
         shown = {k: everything[k] for k in varying[obj]}
         label = obj + (" (" + ", ".join(f"{k}={fmt(v, 4)}" for k, v in shown.items()) + ")" if shown else "")
-        detail_items = {"dim": dim, **params}
+        detail_items = {"dim": dim, **{k: v for k, v in params.items() if _applies(obj, k, params)}}
         if everything["batch_size"]:
             detail_items["batch_size"] = everything["batch_size"]
         if everything["grad_noise"]:
@@ -471,6 +504,11 @@ def setting_stats(data: ReportData, case: Case) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"ert_{k}"] = np.where(n_reached > 0, total / n_reached.where(n_reached > 0, 1), np.inf)
     out["success"] = out[f"succ_{len(case.criteria) - 1}"]
+    # runs that met the tightest target and ended above it again
+    tight = case.criteria[-1]
+    left = sub[tight.column].notna() & (sub["final_"] > tight.target) if tight.target is not None else \
+        pd.Series(False, index=sub.index)
+    out["n_left"] = left.groupby(sub["setting_id"]).sum()
     out = out.join(data.settings[["optimizer", "variant_id", "lr", "label"]])
     return rank(out, len(case.criteria))
 
@@ -490,6 +528,50 @@ def rank(stats: pd.DataFrame, n_criteria: int) -> pd.DataFrame:
             + ["med_final", "n_diverged"])
     order = tmp.sort_values(keys, kind="stable", na_position="last").index
     return stats.loc[order]
+
+
+def rank_final(stats: pd.DataFrame) -> pd.DataFrame:
+    """:func:`setting_stats` rows in the final-state order, best first:
+    settings with at most half their runs diverged, then the lower median
+    final value (what a training run ends with), then fewer diverged runs,
+    then the first-hitting order."""
+    tmp = stats.copy()
+    tmp["_mostly_diverged"] = tmp["n_diverged"] > 0.5 * tmp["n"]
+    tmp["_first_hit"] = np.arange(len(tmp))
+    order = tmp.sort_values(["_mostly_diverged", "med_final", "n_diverged", "_first_hit"], kind="stable",
+                            na_position="last").index
+    return stats.loc[order]
+
+
+PAIR_KEY = ["init_index", "repeat"]  # runs of a case that share their initial point and minibatch stream
+
+
+def budget(data: ReportData) -> float:
+    """The sweep's step budget (steps per run)."""
+    steps = data.manifest.get("steps")
+    return float(steps) if steps is not None else float(data.runs["steps_run"].max())
+
+
+def outcomes(data: ReportData, case: Case, sid) -> pd.DataFrame:
+    """Per run of setting ``sid`` on ``case``, indexed by :data:`PAIR_KEY`:
+    ``first_hit`` and ``final`` (see :mod:`.stats`, lower is better),
+    ``reached`` (met the case's tightest criterion), ``spent`` (steps to it,
+    else all the run took) and ``final_`` (final value, diverged as BIG)."""
+    from . import stats as stats_mod
+
+    r = data.runs
+    sub = r[(r["case_id"] == case.id) & (r["setting_id"] == sid)]
+    cols = [c.column for c in case.criteria]
+    steps_to = sub[cols].to_numpy(float)
+    tight = steps_to[:, -1]
+    reached = ~np.isnan(tight)
+    return pd.DataFrame({
+        "first_hit": stats_mod.first_hit_outcome(steps_to, budget(data)),
+        "final": stats_mod.final_outcome(sub["final_"].to_numpy(float), sub["diverged_"].to_numpy(bool)),
+        "reached": reached,
+        "spent": np.where(reached, tight, sub["steps_run"].to_numpy(float)),
+        "final_": sub["final_"].to_numpy(float),
+    }, index=pd.MultiIndex.from_frame(sub[PAIR_KEY])).sort_index()
 
 
 def case_value(case: Case, key: str):
@@ -566,27 +648,3 @@ def case_runs(data: ReportData, case: Case, setting_ids) -> pd.DataFrame:
     r = data.runs
     return r[(r["case_id"] == case.id) & r["setting_id"].isin(list(setting_ids))]
 
-
-def overall_ranking(data: ReportData) -> pd.DataFrame:
-    """Per optimizer over cases: mean rank at best setting, wins, mean success rate."""
-    rows = []
-    for case in data.cases:
-        best = best_per(data.stats[case.id], "optimizer")
-        for pos, (_, row) in enumerate(best.iterrows(), 1):
-            rows.append({"case_id": case.id, "optimizer": row["optimizer"], "rank": pos,
-                         "success": row["success"], "n_cases_opt": len(best)})
-    df = pd.DataFrame(rows)
-    runs = data.runs
-    div = runs.groupby("optimizer", sort=False)["diverged_"].agg(["sum", "size"])
-    g = df.groupby("optimizer", sort=False)
-    out = pd.DataFrame({
-        "mean_rank": g["rank"].mean(),
-        "wins": g["rank"].apply(lambda s: int((s == 1).sum())),
-        "mean_success": g["success"].mean(),
-        "cases_solved": g["success"].apply(lambda s: int((s > 0).sum())),
-        "cases": g.size(),
-    })
-    out["runs"] = div["size"].reindex(out.index)
-    out["diverged"] = div["sum"].reindex(out.index)
-    out = out.sort_values(["mean_rank", "mean_success"], ascending=[True, False], kind="stable")
-    return out

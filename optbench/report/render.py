@@ -16,8 +16,10 @@ import math
 
 import pandas as pd
 
-from .data import BIG, Case, ReportData, best_per, fmt
+from . import stats as st
+from .data import BIG, Case, ReportData, attainment_note, best_per, fmt
 from .figures import Plot
+from .rankings import criterion_intervals, disagree, winners
 
 EMBED_BUDGET = 9_000_000  # bytes of base64 images in the page; later figures are linked instead
 
@@ -31,7 +33,7 @@ padding-bottom:.2rem}h3{font-size:1.08rem;margin:1.6rem 0 .4rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem}
 th,td{border-bottom:1px solid #e5e5e5;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#f5f5f7;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.best td{background:#f2f8ee}
+tr.best td{background:#f2f8ee}tr.tied td{background:#f8fbf5}.ci{color:#666;font-size:.92em;white-space:nowrap}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}
 figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;display:block;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#444;margin-top:.35rem;max-width:70rem}
@@ -56,13 +58,14 @@ def cell(v) -> str:
 
 
 def table(headers: list, rows: list[list], num: set | None = None, best_first: bool = False,
-          cls: str = "") -> Raw:
+          cls: str = "", row_classes: list[str] | None = None) -> Raw:
     num = num or set()
     out = [f'<table class="{esc(cls)}"><thead><tr>']
     out += [f'<th class="num">{cell(h)}</th>' if i in num else f"<th>{cell(h)}</th>" for i, h in enumerate(headers)]
     out.append("</tr></thead><tbody>")
     for r, row in enumerate(rows):
-        out.append('<tr class="best">' if best_first and r == 0 else "<tr>")
+        rc = row_classes[r] if row_classes else ("best" if best_first and r == 0 else "")
+        out.append(f'<tr class="{rc}">' if rc else "<tr>")
         out += [f'<td class="num">{cell(v)}</td>' if i in num else f"<td>{cell(v)}</td>" for i, v in enumerate(row)]
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -103,6 +106,41 @@ def value_fmt(x) -> str:
     return f"{x:.3g}"
 
 
+def _ci(lo, hi, f) -> Raw:
+    return Raw(f' <span class="ci">[{esc(f(lo))}, {esc(f(hi))}]</span>')
+
+
+def with_ci(v, lo, hi, f) -> Raw:
+    """A value and its 95% bootstrap interval: ``88% [69%, 100%]``."""
+    return Raw(esc(f(v)) + _ci(lo, hi, f))
+
+
+def ci_text(v, lo, hi, f) -> str:
+    return f"{f(v)} [{f(lo)}, {f(hi)}]"
+
+
+def p_fmt(p) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def verdict(row, pos: int) -> str:
+    """How an optimizer compares with its view's winner (row of a rankings view)."""
+    if pos == 1:
+        return "winner"
+    if row["n_pairs"] == 0:
+        return "no shared runs"
+    return f"{'worse' if row['worse'] else '≈ tied'} ({p_fmt(row['p_holm'])})"
+
+
+def row_classes(view) -> list[str]:
+    return ["best" if i == 0 else "tied" if t else "" for i, t in enumerate(view["tied"])]
+
+
+def tied_names(data: ReportData, view) -> Raw:
+    """The view's winner and the optimizers tied with it: ``adam ≈ sgd``."""
+    return Raw(" ≈ ".join(named(data, o) for o in winners(view)))
+
+
 def setting_text(data: ReportData, sid) -> str:
     return data.settings.loc[sid, "label"] or "defaults"
 
@@ -110,39 +148,76 @@ def setting_text(data: ReportData, sid) -> str:
 # ----------------------------------------------------------------- tables
 
 
-def case_ranking(data: ReportData, case: Case) -> tuple[list, list[list], set]:
+def case_ranking(data: ReportData, case: Case) -> Raw:
+    """The first-hitting ranking of a case: each optimizer at its best setting,
+    with intervals and its test against the winner."""
     stats = data.stats[case.id]
-    best = best_per(stats, "optimizer")
+    view = data.views[case.id]["first_hit"]
     last = len(case.criteria) - 1
     crit = case.criteria[last]
-    headers = ["#", "optimizer", "best setting", "runs"]
-    headers += [f"success: {c.label}" for c in case.criteria]
-    headers += [f"median steps to {crit.short} (runs that did)", f"ERT to {crit.short}",
-                f"median final {'gap' if case.metric == 'gap' else 'f'}", "diverged at best / all settings"]
+    gap = "gap" if case.metric == "gap" else "f"
+    headers = ["#", "optimizer", "vs winner", "best setting", "runs"]
+    headers += [f"success: {c.label}" for c in case.criteria[:-1]] + [f"success: {crit.label} [95% CI]"]
+    headers += [f"median steps to {crit.short} (runs that did)", f"ERT to {crit.short} [95% CI]",
+                f"median final {gap} [95% CI]"]
+    if crit.target is not None:
+        headers.append(f"reached {crit.short}, ended above")
+    headers.append("diverged at best / all settings")
     rows = []
     all_div = stats.groupby("optimizer", sort=False)[["n_diverged", "n"]].sum()
-    for pos, (sid, row) in enumerate(best.iterrows(), 1):
+    for pos, (sid, row) in enumerate(view.iterrows(), 1):
         opt = row["optimizer"]
         d = all_div.loc[opt]
-        rows.append([pos, named(data, opt), setting_text(data, sid), int(row["n"])]
-                    + [pct(row[f"succ_{k}"]) for k in range(len(case.criteria))]
-                    + [steps_fmt(row[f"med_steps_{last}"]), steps_fmt(row[f"ert_{last}"]),
-                       value_fmt(row["med_final"]),
-                       f"{int(row['n_diverged'])}/{int(row['n'])} · {int(d['n_diverged'])}/{int(d['n'])}"])
-    num = {0, 3} | set(range(4, 4 + len(case.criteria) + 3))
-    return headers, rows, num
+        r = [pos, named(data, opt), verdict(row, pos), setting_text(data, sid), int(row["n"])]
+        r += [pct(row[f"succ_{k}"]) for k in range(last)]
+        r += [with_ci(row["success"], row["succ_lo"], row["succ_hi"], pct),
+              steps_fmt(row[f"med_steps_{last}"]), with_ci(row[f"ert_{last}"], row["ert_lo"], row["ert_hi"], steps_fmt),
+              with_ci(row["med_final"], row["med_lo"], row["med_hi"], value_fmt)]
+        if crit.target is not None:
+            r.append(int(row["n_left"]))
+        r.append(f"{int(row['n_diverged'])}/{int(row['n'])} · {int(d['n_diverged'])}/{int(d['n'])}")
+        rows.append(r)
+    num = {0, 4} | set(range(5, len(headers) - 1))
+    return table(headers, rows, num=num, row_classes=row_classes(view))
+
+
+def final_ranking(data: ReportData, case: Case) -> Raw:
+    """The final-state ranking of a case (median final gap)."""
+    view = data.views[case.id]["final"]
+    crit = case.criteria[-1]
+    gap = "gap" if case.metric == "gap" else "f"
+    headers = ["#", "optimizer", "vs winner", "best setting (final state)", "runs", f"median final {gap} [95% CI]",
+               f"interquartile range of final {gap}", f"success: {crit.label}"]
+    if crit.target is not None:
+        headers.append(f"reached {crit.short}, ended above")
+    headers.append("diverged")
+    rows = []
+    for pos, (sid, row) in enumerate(view.iterrows(), 1):
+        r = [pos, named(data, row["optimizer"]), verdict(row, pos), setting_text(data, sid), int(row["n"]),
+             with_ci(row["med_final"], row["med_lo"], row["med_hi"], value_fmt),
+             f"{value_fmt(row['q25_final'])} – {value_fmt(row['q75_final'])}", pct(row["success"])]
+        if crit.target is not None:
+            r.append(int(row["n_left"]))
+        r.append(f"{int(row['n_diverged'])}/{int(row['n'])}")
+        rows.append(r)
+    return table(headers, rows, num={0, 4, 5, 6, 7, 8, 9}, row_classes=row_classes(view))
 
 
 def ert_table(data: ReportData, case: Case) -> Raw:
     stats = data.stats[case.id]
     best = best_per(stats, "variant_id")
     best = best.loc[sorted(best.index, key=lambda s: best.loc[s, "variant_id"])]
-    headers = ["optimizer variant", "best lr", "runs"] + [f"ERT to {c.short} (success)" for c in case.criteria]
+    headers = ["optimizer variant", "best lr", "runs"] + [f"ERT to {c.short} [95% CI] (success)"
+                                                           for c in case.criteria]
     rows = []
-    for _, row in best.iterrows():
+    for sid, row in best.iterrows():
         v = data.variant(int(row["variant_id"]))
-        rows.append([Raw(swatch(v.color) + esc(v.label)), fmt(row["lr"]), int(row["n"])]
-                    + [f"{steps_fmt(row[f'ert_{k}'])} ({pct(row[f'succ_{k}'])})" for k in range(len(case.criteria))])
+        cells = []
+        for k in range(len(case.criteria)):
+            ci = criterion_intervals(data, case, sid, k)
+            cells.append(Raw(esc(steps_fmt(row[f"ert_{k}"])) + _ci(*ci.ert, steps_fmt)
+                             + esc(f" ({pct(row[f'succ_{k}'])})")))
+        rows.append([Raw(swatch(v.color) + esc(v.label)), fmt(row["lr"]), int(row["n"])] + cells)
     return table(headers, rows, num=set(range(1, 3 + len(case.criteria))))
 
 
@@ -169,32 +244,52 @@ def divergence_table(data: ReportData, case: Case) -> Raw:
     return table(headers, rows, num={1, 2, 3, 4})
 
 
+def _crit_label(data: ReportData) -> str:
+    labels = {c.criteria[-1].label for c in data.cases}
+    return labels.pop() if len(labels) == 1 else "tightest criterion"
+
+
 def overall_table(data: ReportData, overall: pd.DataFrame) -> Raw:
-    crit = data.cases[0].criteria[-1].label if len({c.criteria[-1].label for c in data.cases}) == 1 else \
-        "tightest criterion"
-    headers = ["#", "optimizer", "mean rank", "wins", f"mean success ({crit})", "objectives solved", "runs",
-               "diverged"]
+    headers = ["#", "optimizer", "targets reached: mean over objectives [95% CI]", f"mean success ({_crit_label(data)})",
+               "first-hitting rank: mean ± sd", "final-state rank: mean", "won or tied: first-hitting / final state",
+               "objectives solved", "runs", "diverged"]
     rows = []
     for pos, (opt, row) in enumerate(overall.iterrows(), 1):
-        rows.append([pos, named(data, opt), f"{row['mean_rank']:.2f}", f"{int(row['wins'])}/{int(row['cases'])}",
-                     pct(row["mean_success"]), f"{int(row['cases_solved'])}/{int(row['cases'])}",
-                     f"{int(row['runs']):,}", f"{int(row['diverged']):,} ({pct(row['diverged'] / row['runs'])})"])
-    return table(headers, rows, num={0, 2, 3, 4, 5, 6, 7}, best_first=True)
+        n = int(row["cases"])
+        rows.append([pos, named(data, opt), with_ci(row["share"], row["share_lo"], row["share_hi"], pct),
+                     pct(row["success"]), f"{row['mean_rank']:.2f} ± {row['sd_rank']:.2f}",
+                     f"{row['mean_rank_final']:.2f}", f"{int(row['wins_tied'])}/{n} · {int(row['wins_tied_final'])}/{n}",
+                     f"{int(row['cases_solved'])}/{n}", f"{int(row['runs']):,}",
+                     f"{int(row['diverged']):,} ({pct(row['diverged'] / row['runs'])})"])
+    return table(headers, rows, num={0, 2, 3, 4, 5, 6, 7, 8, 9}, best_first=True)
+
+
+def rank_order_note(overall: pd.DataFrame) -> str:
+    """A sentence where ordering by mean rank would differ from the table's order."""
+    by_rank = list(overall.sort_values(["mean_rank", "share"], ascending=[True, False], kind="stable").index)
+    if by_rank == list(overall.index):
+        return ""
+    return ("Ordered by mean first-hitting rank instead, the list would read " + ", ".join(by_rank)
+            + ": a rank counts places, not how far apart they are, so an optimizer that wins some objectives "
+            "narrowly and fails others can out-rank one that meets more targets overall.")
 
 
 def winners_table(data: ReportData) -> Raw:
-    headers = ["objective", "best optimizer", "setting", "success", "ERT", "median final", "runner-up"]
+    crit = _crit_label(data)
+    headers = ["objective", "best, first-hitting (≈ tied)", f"success ({crit}) [95% CI]", "ERT [95% CI]",
+               "best, final state (≈ tied)", "median final [95% CI]", "views"]
     rows = []
     for case in data.cases:
-        best = best_per(data.stats[case.id], "optimizer")
-        sid = best.index[0]
-        row = best.iloc[0]
+        views = data.views[case.id]
+        fh, fs = views["first_hit"].iloc[0], views["final"].iloc[0]
         last = len(case.criteria) - 1
-        second = named(data, best.iloc[1]["optimizer"]) if len(best) > 1 else "—"
-        rows.append([Raw(f'<a href="#{esc(case.slug)}">{esc(case.label)}</a>'), named(data, row["optimizer"]),
-                     setting_text(data, sid), f"{pct(row['success'])} ({case.criteria[-1].label})",
-                     steps_fmt(row[f"ert_{last}"]), value_fmt(row["med_final"]), second])
-    return table(headers, rows, num={4, 5})
+        rows.append([Raw(f'<a href="#{esc(case.slug)}">{esc(case.label)}</a>'), tied_names(data, views["first_hit"]),
+                     with_ci(fh["success"], fh["succ_lo"], fh["succ_hi"], pct),
+                     with_ci(fh[f"ert_{last}"], fh["ert_lo"], fh["ert_hi"], steps_fmt),
+                     tied_names(data, views["final"]),
+                     with_ci(fs["med_final"], fs["med_lo"], fs["med_hi"], value_fmt),
+                     "disagree" if winners(views["first_hit"])[:1] != winners(views["final"])[:1] else "agree"])
+    return table(headers, rows, num={2, 3, 5})
 
 
 def divergence_matrix(data: ReportData) -> Raw:
@@ -289,6 +384,20 @@ def settings_tables(data: ReportData) -> Raw:
 # ----------------------------------------------------------------- page
 
 
+METHOD_TEXT = (
+    "Each optimizer at its best setting on each objective, in two views. First-hitting (COCO's anytime view): "
+    "among settings where at most half the runs diverged, the largest share of (run, target) pairs reached, then "
+    "the lowest ERT at the tightest target, then at the looser ones; a run counts from the first step it reaches "
+    "a target, even if it leaves it again. Final state (what a training run ends with): the lowest median final "
+    "gap. Brackets: 95% percentile bootstrap intervals over the runs (initial points and repeats), "
+    f"{st.N_BOOT:,} resamples with a fixed seed. ≈ tied: a paired Wilcoxon signed-rank test against the view's "
+    "winner (runs paired by initial point and minibatch stream; first-hitting: each run's steps to each target, "
+    "summed, a target not reached counting as the budget + 1; final state: the final gap) does not find it worse, "
+    f"Holm-corrected over the objective's optimizers at α = {st.ALPHA:g}. The overall table is ordered by the "
+    "mean over objectives of the share of (run, target) pairs reached at each optimizer's best setting (where "
+    "the aggregated runtime distribution below ends), then by mean rank.")
+
+
 def figure_html(plot: Plot, budget: dict) -> Raw:
     b64 = base64.b64encode(plot.png).decode("ascii")
     cap = f"<figcaption>{esc(plot.caption)}</figcaption>"
@@ -341,12 +450,10 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
     parts.append("</section>")
 
     parts.append('<section id="summary"><h2>Summary and ranking</h2>')
-    parts.append("<p>Each optimizer at its best setting on each objective, ranks averaged over objectives. Best "
-                 "setting: among settings where at most half the runs diverged, the largest share of (run, target) "
-                 "pairs reached, then the lowest ERT at the tightest "
-                 "target, then at the looser ones, then the lowest median final gap. Success: reached the tightest "
-                 "target (without targets or a finite optimum: escaped or converged).</p>")
+    parts.append(f"<p>{esc(METHOD_TEXT)}</p>")
     parts.append(overall_table(data, overall))
+    if note := rank_order_note(overall):
+        parts.append(f'<p class="small">{esc(note)}</p>')
     parts.append("<h3>Best optimizer per objective</h3>")
     parts.append(winners_table(data))
     for p in summary_plots:
@@ -367,9 +474,18 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
             f"f* = {case.f_star} (no finite optimum: values of f are shown, success means escaped or converged)"
         parts.append(f'<p class="meta">{esc(case.detail)} · {esc(f_star)} · {case.n_runs:,} runs'
                      + (f" · {esc(case.problem_note)}" if case.problem is None and case.dim == 2 else "") + "</p>")
-        headers, rows, num = case_ranking(data, case)
-        parts.append("<h3>Ranking at best setting</h3>")
-        parts.append(table(headers, rows, num=num, best_first=True))
+        if note := attainment_note(case):
+            parts.append(f'<p><span class="note">{esc(note)}.</span></p>')
+        parts.append("<h3>Ranking at best setting: first-hitting</h3>")
+        parts.append(case_ranking(data, case))
+        if disagree(data.views[case.id]):
+            parts.append("<h3>Ranking at best setting: final state</h3>")
+            parts.append('<p class="small">The two views disagree here: what each optimizer ends with, each at '
+                         'the setting with the lowest median final value.</p>')
+            parts.append(final_ranking(data, case))
+        else:
+            parts.append('<p class="small">Ranked by median final value instead (final state), the order and the '
+                         'ties are the same.</p>')
         for p in case_plots.get(case.id, []):
             parts.append(figure_html(p, budget))
         parts.append("<h3>Expected running time (ERT)</h3>")
@@ -437,18 +553,26 @@ def markdown(data: ReportData, overall: pd.DataFrame) -> str:
               f"{m.get('steps', '?')} steps · targets {', '.join(f'{t:g}' for t in data.targets) or 'none'} · "
               f"{n_div:,} diverged", ""]
     lines += ["## Overall ranking (each optimizer at its best setting per objective)", "",
-              "| # | optimizer | mean rank | wins | mean success | diverged runs |", "|---|---|---|---|---|---|"]
+              "| # | optimizer | targets reached [95% CI] | mean success | mean rank ± sd | won or tied | "
+              "diverged runs |", "|---|---|---|---|---|---|---|"]
     for pos, (opt, row) in enumerate(overall.iterrows(), 1):
-        lines.append(f"| {pos} | {md(opt)} | {row['mean_rank']:.2f} | {int(row['wins'])}/{int(row['cases'])} | "
-                     f"{pct(row['mean_success'])} | {int(row['diverged']):,}/{int(row['runs']):,} |")
-    lines += ["", "## Best optimizer per objective", "",
-              "| objective | best | setting | success | ERT | median final |", "|---|---|---|---|---|---|"]
+        lines.append(f"| {pos} | {md(opt)} | {ci_text(row['share'], row['share_lo'], row['share_hi'], pct)} | "
+                     f"{pct(row['success'])} | {row['mean_rank']:.2f} ± {row['sd_rank']:.2f} | "
+                     f"{int(row['wins_tied'])}/{int(row['cases'])} | {int(row['diverged']):,}/{int(row['runs']):,} |")
+    if note := rank_order_note(overall):
+        lines += ["", md(note)]
+    lines += ["", "## Best optimizer per objective (≈: not significantly worse than the winner)", "",
+              "| objective | first-hitting | success [95% CI] | ERT [95% CI] | final state | median final [95% CI] |",
+              "|---|---|---|---|---|---|"]
     for case in data.cases:
-        best = best_per(data.stats[case.id], "optimizer")
-        row = best.iloc[0]
+        views = data.views[case.id]
+        fh, fs = views["first_hit"].iloc[0], views["final"].iloc[0]
         last = len(case.criteria) - 1
-        lines.append(f"| {md(case.label)} | {md(row['optimizer'])} | {md(setting_text(data, best.index[0]))} | "
-                     f"{pct(row['success'])} ({md(case.criteria[-1].label)}) | {steps_fmt(row[f'ert_{last}'])} | "
-                     f"{value_fmt(row['med_final'])} |")
+        lines.append(f"| {md(case.label)} | {md(' ≈ '.join(winners(views['first_hit'])))} | "
+                     f"{ci_text(fh['success'], fh['succ_lo'], fh['succ_hi'], pct)} ({md(case.criteria[-1].label)}) | "
+                     f"{ci_text(fh[f'ert_{last}'], fh['ert_lo'], fh['ert_hi'], steps_fmt)} | "
+                     f"{md(' ≈ '.join(winners(views['final'])))} | "
+                     f"{ci_text(fs['med_final'], fs['med_lo'], fs['med_hi'], value_fmt)} |")
+    lines += ["", md(METHOD_TEXT)]
     lines += ["", "Figures and per-objective tables: `report.html` (plots in `plots/`).", ""]
     return "\n".join(lines)
