@@ -12,7 +12,8 @@ figure to draw.  Captions are plain text; the HTML writer escapes them.
 Modules: :mod:`.base` (what every figure shares), :mod:`.convergence`,
 :mod:`.heatmaps`, :mod:`.landscape` (trajectories and basins on 2-D
 surfaces), :mod:`.runtime` (runtime distributions), :mod:`.families`
-(an objective's cases compared by their parameters).
+(an objective's cases compared by their parameters), :mod:`.tuning`
+(expected best of k settings: tuning budgets).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from .families import family_comparison, parameter_effect
 from .heatmaps import heatmaps
 from .landscape import basins, trajectories
 from .runtime import runtime, runtime_profile
+from .tuning import tuning, tuning_summary
 
 __all__ = [
     "Plot", "PowerFormatter", "basins", "convergence", "family_comparison", "heatmaps", "lr_sensitivity",
-    "parameter_effect", "runtime", "runtime_profile", "to_png", "trajectories", "warm_up",
+    "parameter_effect", "runtime", "runtime_profile", "to_png", "trajectories", "tuning", "tuning_summary", "warm_up",
 ]
