@@ -4,9 +4,10 @@
 answers pickled messages on stdin, one pickled ``(status, value)`` each on
 stdout, until its stdin ends:
 
-- ``("folder", (RESULTS_DIR, PLUGINS))``: load the plugins the parent
-  loaded (:func:`optbench.plugins.load` entries), then load and prepare the
-  results folder;
+- ``("folder", (RESULTS_DIR, PLUGINS, FIGURE_FORMAT))``: load the plugins
+  the parent loaded (:func:`optbench.plugins.load` entries), then load and
+  prepare the results folder; figures are saved as PNG and, unless "png",
+  as FIGURE_FORMAT too (:func:`optbench.report.figures.base.set_figure_format`);
   ``("ok", its figure jobs)`` (:func:`optbench.report.build.ordered_jobs`);
 - ``("job", JOB)``: draw one figure job (:func:`optbench.report.build.draw_job`);
   ``("ok", [Plot, ...])``.
@@ -53,7 +54,8 @@ def main() -> int:
             if kind == "folder":
                 from .. import plugins
 
-                folder, entries = value
+                folder, entries, figure_format = value
+                figures.base.set_figure_format(figure_format)
                 plugins.load_all(entries, record_trust=False)
                 results, path = data_mod.load(folder)
                 data = data_mod.prepare(results, path)

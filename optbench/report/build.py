@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from matplotlib import style
 
-from .._errors import ResultsError
+from .._errors import ResultsError, SpecError
 from . import data as data_mod
-from . import figures, render
+from . import export, figures, rankings, render
 from .pool import DrawingPool, auto_workers
 
 
@@ -21,11 +20,11 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-CASE_FIGURES = ("convergence", "lr_sensitivity", "heatmaps", "trajectories", "basins", "runtime")
+CASE_FIGURES = ("convergence", "lr_sensitivity", "heatmaps", "trajectories", "basins", "runtime", "tuning")
 # relative drawing times (measured on quick.toml): jobs are dealt heaviest first,
 # so that no process is left drawing a big figure while the others wait
 JOB_COST = {"trajectories": 3.0, "basins": 3.0, "family": 3.0, "summary": 2.0, "lr_sensitivity": 1.6,
-            "runtime": 1.4, "heatmaps": 1.2, "convergence": 1.0}
+            "runtime": 1.4, "heatmaps": 1.2, "convergence": 1.0, "tuning": 0.8}
 
 
 def families(data: data_mod.ReportData) -> dict[str, tuple[list, list[str]]]:
@@ -65,7 +64,7 @@ def ordered_jobs(data: data_mod.ReportData) -> list[tuple]:
 def draw_job(data: data_mod.ReportData, job: tuple) -> list:
     """The figures of one job of :func:`figure_jobs`."""
     if job[0] == "summary":
-        plots = [figures.runtime_profile(data)]
+        plots = [figures.runtime_profile(data), figures.tuning_summary(data)]
     elif job[0] == "family":
         cases, varying = families(data)[job[1]]
         plots = []
@@ -82,7 +81,7 @@ def draw_job(data: data_mod.ReportData, job: tuple) -> list:
 
 
 def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None,
-            pool: DrawingPool | None = None, plugins=()):
+            pool: DrawingPool | None = None, plugins=(), figure_format: str = "png"):
     """Every figure: summary plots, objective-family plots and tables, per-case plots.
 
     Jobs are drawn by ``workers`` processes (default: :func:`auto_workers`):
@@ -90,7 +89,8 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
     started here.  Matplotlib drawing is CPU-bound and holds the GIL, so
     threads would not help.  Every figure is drawn in matplotlib's default
     style whatever the caller's rcParams, so it is the same whichever
-    process draws it."""
+    process draws it.  ``figure_format``: each figure is saved as a PNG
+    and, unless "png", in that format too (:attr:`Plot.other_formats`)."""
     jobs = figure_jobs(data)
     t = time.perf_counter()
     workers = min(auto_workers(len(jobs)) if workers is None else max(1, int(workers)), len(jobs))
@@ -98,8 +98,10 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
         if pool is None:
             pool = stack.enter_context(DrawingPool())
         pool.grow(workers)
-        pool.start(data.folder, list(plugins))
+        pool.start(data.folder, list(plugins), figure_format)
         stack.enter_context(style.context("default"))
+        previous_format = figures.base.set_figure_format(figure_format)  # for drawing here
+        stack.callback(figures.base.set_figure_format, previous_format)
         drawn = pool.draw(data, ordered_jobs(data), draw_job)
     n = sum(len(p) for p in drawn.values())
     _say(quiet, f"  report: {n} figures drawn by {pool.drew} process{'es' if pool.drew > 1 else ''} "
@@ -123,33 +125,24 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_plots(folder: Path, plots) -> None:
-    final = folder / "plots"
-    tmp = folder / f".plots.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        for p in plots:
-            (tmp / f"{p.name}.png").write_bytes(p.png)
-        old = None
-        if final.exists():
-            old = folder / f".plots.old-{os.getpid()}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:  # the previous plots/ (or whatever held the name: a file too)
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    """``plots/``, replaced as a whole: each figure's PNG and its other formats."""
+    files = {}
+    for p in plots:
+        files[f"{p.name}.png"] = p.png
+        files.update({f"{p.name}.{suffix}": content for suffix, content in p.other_formats.items()})
+    export.replace_folder(folder, "plots", files)
 
 
 def build_report(results_dir, quiet: bool = True, workers: int | None = None,
-                 pool: DrawingPool | None = None, plugins=()) -> Path:
+                 pool: DrawingPool | None = None, plugins=(), tables=(), figure_format: str = "png") -> Path:
     """Write ``report.html``, ``plots/*.png`` and ``summary.md`` into the
     results folder ``results_dir``; returns the path of ``report.html``.
+
+    ``tables``: formats ("csv", "latex", "markdown" or "all"; a list or a
+    comma-separated string) to write every ranking table in, under
+    ``tables/`` (replaced as a whole; left alone when none is asked for).
+    ``figure_format``: "png", or "svg" / "pdf" to have ``plots/`` hold
+    each figure in that format too (the page embeds the PNGs).
 
     ``workers``: processes drawing figures (default: by the number of
     figures and cores; 1 draws everything in this process).  ``pool``: a
@@ -161,6 +154,9 @@ def build_report(results_dir, quiet: bool = True, workers: int | None = None,
     from .. import plugins as plugins_mod
 
     t0 = time.perf_counter()
+    tables = export.table_formats(tables)  # a mistake is told before anything is read or drawn
+    if figure_format not in figures.base.FIGURE_FORMATS:
+        raise SpecError(f"unknown figure format {figure_format!r}; known: {', '.join(figures.base.FIGURE_FORMATS)}")
     results, folder = data_mod.load(results_dir)
     loaded, notes = plugins_mod.for_results(results.manifest, plugins)
     for note in notes:
@@ -168,16 +164,22 @@ def build_report(results_dir, quiet: bool = True, workers: int | None = None,
     data = data_mod.prepare(results, folder)
     data.plugin_notes = notes
     if pool is not None:
-        pool.start(folder, [p.entry for p in loaded])
+        pool.start(folder, [p.entry for p in loaded], figure_format)
     _say(quiet, f"report: {len(data.runs):,} runs, {len(data.cases)} objective cases")
-    summary, family, per_case = collect(data, quiet, workers, pool, [p.entry for p in loaded])
-    overall = data_mod.overall_ranking(data)
+    summary, family, per_case = collect(data, quiet, workers, pool, [p.entry for p in loaded], figure_format)
+    overall = rankings.attach(data)
     all_plots = summary + [p for f in family.values() for p in f["plots"]] + [p for ps in per_case.values()
                                                                               for p in ps]
     html = render.page(data, overall, summary, family, per_case, build_s=time.perf_counter() - t0)
     md = render.markdown(data, overall)
+    if tables:
+        from .tables import frames
+
+        table_frames = frames(data, overall)
     try:
         _write_plots(folder, all_plots)
+        if tables:
+            export.write_tables(folder, table_frames, tables)
         _write_text(folder / "summary.md", md)
         _write_text(folder / "report.html", html)
     except OSError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, NullLocator
@@ -34,6 +35,33 @@ UNCONVERGED = "#cfcfcf"
 MAX_LINES = 8  # above this, figures show one line per optimizer (its best setting) instead of per variant
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")  # what plots/ can hold besides the PNGs the page embeds
+
+
+_figure_format = "png"  # see set_figure_format
+
+
+def set_figure_format(fmt: str) -> str:
+    """Have :func:`to_png` also save every figure of this process as
+    ``fmt`` (one of :data:`FIGURE_FORMATS`; "png": PNG only); returns the
+    format it replaces.  A process setting rather than an argument, so that
+    the figure functions need not pass it along: the report sets it here
+    and in each drawing helper before drawing."""
+    global _figure_format
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"unknown figure format {fmt!r}; known: {', '.join(FIGURE_FORMATS)}")
+    previous, _figure_format = _figure_format, fmt
+    return previous
+
+
+class RenderedPNG(bytes):
+    """What :func:`to_png` returns: the PNG bytes, carrying the same figure
+    in the other format asked for (``{suffix: bytes}``), which :class:`Plot`
+    moves into its own field."""
+
+    other_formats: dict[str, bytes]
+
+
 @dataclass
 class Plot:
     kind: str
@@ -42,6 +70,12 @@ class Plot:
     caption: str
     png: bytes
     n_runs: int
+    other_formats: dict[str, bytes] = field(default_factory=dict)  # {suffix: the figure in it}, for plots/
+
+    def __post_init__(self):
+        if isinstance(self.png, RenderedPNG):
+            self.other_formats = {**self.png.other_formats, **self.other_formats}
+            self.png = bytes(self.png)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
@@ -95,11 +129,12 @@ def _plain_log_axes(fig: Figure) -> None:
                 axis.set_minor_locator(NullLocator())
 
 
-def to_png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> RenderedPNG:
     """Render through Agg and store as a 256-colour PNG (a third of the bytes
-    of a truecolour one, no visible loss on line art).  The figure is not
-    cleared afterwards: clearing rebuilds every axis (a twentieth of the
-    drawing time), and the garbage collector frees it all the same."""
+    of a truecolour one, no visible loss on line art); with a figure format
+    set (:func:`set_figure_format`), save the figure in it too.  The figure
+    is not cleared afterwards: clearing rebuilds every axis (a twentieth of
+    the drawing time), and the garbage collector frees it all the same."""
     _plain_log_axes(fig)
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
@@ -108,6 +143,19 @@ def to_png(fig: Figure) -> bytes:
     img = img.quantize(256, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
     img.save(out, format="PNG")
+    png = RenderedPNG(out.getvalue())
+    png.other_formats = {} if _figure_format == "png" else {_figure_format: _save_as(fig, _figure_format)}
+    return png
+
+
+def _save_as(fig: Figure, fmt: str) -> bytes:
+    """``fig`` as an SVG or PDF file that is the same on every build: no
+    date, and SVG element ids hashed with a fixed salt (matplotlib's
+    default salt is a fresh random one)."""
+    out = io.BytesIO()
+    key = "Date" if fmt == "svg" else "CreationDate"
+    with rc_context({"svg.hashsalt": "optbench"}):
+        fig.savefig(out, format=fmt, metadata={key: None})
     return out.getvalue()
 
 
@@ -132,11 +180,13 @@ class Frame:
     LEFT, BOTTOM = 0.95, 0.65
 
     def __init__(self, nrows: int, ncols: int, panel_w: float, panel_h: float, *, height_ratios=None,
-                 wspace: float = 0.85, hspace: float = 0.75, title: bool = True, pad: float = 0.2):
+                 wspace: float = 0.85, hspace: float = 0.75, title: bool = True, pad: float = 0.2,
+                 top_extra: float = 0.0):
+        """``top_extra``: inches more above the panels (for panel titles of two lines)."""
         self.PAD = pad
         ratios = list(height_ratios or [1] * nrows)
         heights = [panel_h * r / (sum(ratios) / nrows) for r in ratios]
-        self.top_in = 0.55 if title else 0.25
+        self.top_in = (0.55 if title else 0.25) + top_extra
         self.plot_w = self.LEFT + ncols * panel_w + (ncols - 1) * wspace + self.PAD
         self.H = self.BOTTOM + sum(heights) + (nrows - 1) * hspace + self.top_in
         self.fig = Figure(figsize=(self.plot_w, self.H), dpi=DPI)
