@@ -170,14 +170,31 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .report.export import table_formats
     from .report.pool import DrawingPool, early_helpers
 
+    tables = table_formats(args.tables or ())  # a mistake is told before a helper starts
     with DrawingPool(early_helpers()) as drawing:  # started first, as in cmd_run
         from .report import build_report
 
         path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty(), pool=drawing,
-                            plugins=_plugin_entries(args))
+                            plugins=_plugin_entries(args), tables=tables, figure_format=args.figures)
     print(f"report: {path}")
+    if tables:
+        print(f"tables: {path.parent / 'tables'}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .report.compare import compare, headline, markdown, write
+
+    comparison = compare(args.a, args.b)  # a bad folder raises before anything is written
+    md_path, html_path = write(comparison, args.out)
+    print(markdown(comparison))
+    print(f"compare: {md_path}\ncompare: {html_path}")
+    if args.fail_on_regression and comparison.regressions:
+        print(f"optbench: {headline(comparison)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -205,9 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild report.html from a results folder")
     rep.add_argument("results", help="results folder, e.g. results/quick")
     rep.add_argument("--quiet", action="store_true")
+    rep.add_argument("--tables", default="", metavar="FORMATS",
+                     help="also write every ranking table under tables/ in these formats: csv, latex, markdown "
+                          "(comma-separated), or all")
+    rep.add_argument("--figures", default="png", choices=["png", "svg", "pdf"],
+                     help="plots/ holds each figure as PNG and, with svg or pdf, in that format too (default: png)")
     _plugin_argument(rep, "load this plugin to draw the figures that need it (repeatable); a results folder "
                           "never loads a plugin by itself unless you ran it here")
     rep.set_defaults(fn=cmd_report)
+
+    cmp = sub.add_parser("compare", help="compare two results folders: is B worse than A, case by case?",
+                         description="Each optimizer at its best setting in A against its best setting in B, on "
+                                     "the objective cases both hold; paired rank tests, Holm-corrected. Prints "
+                                     "the table and writes compare.md and compare.html.")
+    cmp.add_argument("a", metavar="A", help="the baseline results folder, e.g. results/before/quick")
+    cmp.add_argument("b", metavar="B", help="the results folder to check against A")
+    cmp.add_argument("--out", metavar="DIR", default=None,
+                     help="where compare.md and compare.html go (default: B/compare-<A's folder name>)")
+    cmp.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 1 when B is significantly worse than A somewhere in the first-hitting view "
+                          "(success and steps to the targets); final-state changes are shown, not counted")
+    cmp.set_defaults(fn=cmd_compare)
 
     ls = sub.add_parser("list", help="list registered objectives, optimizers or lr schedulers")
     ls.add_argument("what", choices=["objectives", "optimizers", "schedulers"])
