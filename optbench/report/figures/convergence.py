@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from .. import curves as curves_mod
 from ..data import BIG, Case, ReportData, best_per_lr, case_runs, slug
@@ -22,6 +23,54 @@ from .base import (
 )
 
 # ----------------------------------------------------------------- convergence
+
+BAND_PANELS = 4  # more lines with a visible band than this: one panel per line (the bands hid each other)
+
+BAND_ALPHA = 0.12  # light enough that two overlapping bands and the lines inside them stay apart
+
+
+def alive_quantiles(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(runs left, q25, median, q75) at each step of ``M`` (runs × steps, as
+    :func:`curves.aligned` gives it) over the runs still running there: a
+    value of ``BIG`` (or above a tenth of it) marks a run after it diverged,
+    and it leaves the quantiles instead of dragging the band to the top.
+    The quantiles are NaN where fewer than half the runs are left."""
+    alive = M < BIG / 10
+    left = alive.sum(axis=0)
+    shown = 2 * left >= max(1, M.shape[0])
+    q = np.full((3, M.shape[1]), np.nan)
+    if shown.any():  # every shown step has a run left: no all-NaN slice
+        q[:, shown] = np.nanquantile(np.where(alive, M, np.nan)[:, shown], [0.25, 0.5, 0.75], axis=0)
+    return left, q[0], q[1], q[2]
+
+
+def _has_band(q25: np.ndarray, q75: np.ndarray) -> bool:
+    ok = np.isfinite(q25) & np.isfinite(q75)
+    return bool((q75[ok] > q25[ok] + 1e-9 * np.maximum(np.abs(q25[ok]), 1e-300)).any())
+
+
+def _draw_line(ax, s: dict, lim, metric: str, alpha: float) -> None:
+    """A line's median, its band with thin edges, and ✕ where it ends early."""
+    q25, med, q75 = (clip_top(s[k], lim, metric) for k in ("q25", "med", "q75"))
+    steps, color = s["steps"], s["color"]
+    ax.plot(steps, med, color=color, ls=s["ls"], lw=1.8, zorder=3)
+    ax.fill_between(steps, q25, q75, color=color, alpha=alpha, lw=0, zorder=2)
+    for edge in (q25, q75):
+        ax.plot(steps, edge, color=color, lw=0.5, alpha=0.55, zorder=2)
+    if s["end"] is not None:
+        ax.plot(steps[s["end"]], med[s["end"]], marker="X", ms=7, color=color, markeredgecolor="black",
+                markeredgewidth=0.6, ls="none", zorder=4)
+
+
+def _targets(ax, case: Case, lim, fontsize: float) -> None:
+    if case.metric != "gap":
+        return
+    for c in case.criteria:
+        t = c.target
+        if t is not None and (lim is None or lim[0] <= t <= lim[1]):
+            ax.axhline(t, color="0.5", ls=":", lw=0.8)
+            ax.annotate(f"target {c.short}", (1.0, t), xycoords=("axes fraction", "data"), fontsize=fontsize,
+                        color="0.35", ha="right", va="bottom")
 
 
 def convergence(data: ReportData, case: Case) -> Plot | None:
@@ -44,44 +93,90 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
                                       r["diverged_"].to_numpy(bool), grid)
         if case.metric == "gap":
             M = np.maximum(M, floor)
-        q25, med, q75 = np.quantile(M, [0.25, 0.5, 0.75], axis=0)
-        series.append((steps, q25, med, q75, color, ls, line_label(data, label, sid, len(ids))))
+        left, q25, med, q75 = alive_quantiles(M)
+        drawn = np.flatnonzero(np.isfinite(med))
+        end = int(drawn[-1]) if drawn.size and drawn[-1] < len(steps) - 1 else None
+        n_div = int(r["diverged_"].sum())
+        base_label = line_label(data, label, sid)
+        series.append(dict(steps=steps, q25=q25, med=med, q75=q75, color=color, ls=ls, end=end,
+                           title=base_label, counts=f"{count(len(ids))}, {n_div} diverged" if n_div
+                           else count(len(ids))))
     if not series:
         return None
-    allv = np.concatenate([np.concatenate(s_[1:4]) for s_ in series])
+    allv = np.concatenate([np.concatenate([s_["q25"], s_["med"], s_["q75"]]) for s_ in series])
+    allv = allv[np.isfinite(allv)]
     lim = value_limits(allv, case.metric, floor)
     if lim is not None and case.metric == "gap":
         # a run diverging passes through huge finite values first; keep the view on the descent
-        start = max((s_[2][0] for s_ in series if s_[2][0] < BIG / 10), default=None)
+        start = max((s_["med"][0] for s_ in series if np.isfinite(s_["med"][0]) and s_["med"][0] < BIG / 10),
+                    default=None)
         if start is not None and lim[1] > start * 1e3:
             lim = (lim[0], start * 1e3)
-    frame = Frame(1, 1, 6.4, 3.6)
-    ax = frame.add(0)
-    handles, labels = [], []
-    for steps, q25, med, q75, color, ls, label in series:
-        q25, med, q75 = (clip_top(a, lim, case.metric) for a in (q25, med, q75))
-        (h,) = ax.plot(steps, med, color=color, ls=ls, lw=1.8)
-        ax.fill_between(steps, q25, q75, color=color, alpha=0.15, lw=0)
-        handles.append(h)
-        labels.append(label)
-    value_scale(ax, allv, case.metric, floor)
-    if lim:
-        ax.set_ylim(*lim)
-    if case.metric == "gap":
-        for c in case.criteria:
-            t = c.target
-            if t is not None and (lim is None or lim[0] <= t <= lim[1]):
-                ax.axhline(t, color="0.5", ls=":", lw=0.8)
-                ax.annotate(f"target {c.short}", (1.0, t), xycoords=("axes fraction", "data"), fontsize=7,
-                            color="0.35", ha="right", va="bottom")
-    ax.set_xlabel("step")
-    ax.set_ylabel(case.metric_label)
-    ax.grid(True, which="major", alpha=0.3)
-    fig = frame.finish(handles, labels, f"Convergence on {case.label}")
+    ended = any(s_["end"] is not None for s_ in series)
+    end_handle = Line2D([], [], ls="none", marker="X", ms=7, color="0.6", markeredgecolor="black",
+                        markeredgewidth=0.6)
+    end_label = "line ends: fewer than half its runs left"
+    panels = sum(_has_band(s_["q25"], s_["q75"]) for s_ in series) > BAND_PANELS
+    if panels:
+        ncol = 3
+        nrow = -(-len(series) // ncol)
+        frame = Frame(nrow, ncol, 3.2, 2.1, wspace=0.3, hspace=0.85, top_extra=0.2)
+        axes = []
+        for p, s_ in enumerate(series):
+            ax = frame.add((p // ncol, p % ncol), **({"sharex": axes[0], "sharey": axes[0]} if axes else {}))
+            axes.append(ax)
+            for other in series:
+                if other is not s_:
+                    ax.plot(other["steps"], clip_top(other["med"], lim, case.metric), color="0.72", lw=0.8,
+                            zorder=1)
+            _draw_line(ax, s_, lim, case.metric, 2 * BAND_ALPHA)
+            value_scale(ax, allv, case.metric, floor)
+            _targets(ax, case, lim, 6.5)
+            ax.set_title(f"{s_['title']}\n{s_['counts']}", fontsize=8, color=s_["color"])
+            ax.grid(True, which="major", alpha=0.3)
+            below_empty = p + ncol >= len(series)
+            ax.tick_params(labelleft=p % ncol == 0, labelbottom=below_empty, labelsize=8)
+            if p % ncol == 0:
+                ax.set_ylabel(case.metric_label, fontsize=9)
+            if below_empty:
+                ax.set_xlabel("step", fontsize=9)
+        if lim:
+            axes[0].set_ylim(*lim)
+        handles = [Line2D([], [], color="0.2", lw=1.8), Patch(facecolor="0.2", alpha=2 * BAND_ALPHA, lw=0),
+                   Line2D([], [], color="0.72", lw=0.8)]
+        labels = ["median over the runs still running", "interquartile range over the same runs",
+                  "the other panels' medians"]
+        if ended:
+            handles.append(end_handle)
+            labels.append(end_label)
+        fig = frame.finish(handles, labels, f"Convergence on {case.label}", where="below")
+    else:
+        frame = Frame(1, 1, 6.4, 3.6)
+        ax = frame.add(0)
+        for s_ in series:
+            _draw_line(ax, s_, lim, case.metric, BAND_ALPHA)
+        handles = [Line2D([], [], color=s_["color"], ls=s_["ls"], lw=1.8) for s_ in series]
+        labels = [f"{s_['title']} ({s_['counts']})" for s_ in series]
+        if ended:
+            handles.append(end_handle)
+            labels.append(end_label)
+        value_scale(ax, allv, case.metric, floor)
+        if lim:
+            ax.set_ylim(*lim)
+        _targets(ax, case, lim, 7)
+        ax.set_xlabel("step")
+        ax.set_ylabel(case.metric_label)
+        ax.grid(True, which="major", alpha=0.3)
+        fig = frame.finish(handles, labels, f"Convergence on {case.label}")
     n = len(runs)
-    cap = (f"{case.metric_label.capitalize()} against step on {case.label} ({case.detail}), {how}: median over "
-           f"initial points and repeats (line) and interquartile range (band). {count(n)} behind "
-           f"{len(handles)} lines. A run that diverged counts as +∞ from the step it diverged")
+    n_div = int(runs["diverged_"].sum())
+    layout = (f" One panel per line, the other lines' medians in grey behind it: {len(series)} bands on one axis "
+              f"would hide each other." if panels else "")
+    cap = (f"{case.metric_label.capitalize()} against step on {case.label} ({case.detail}), {how}: median (line) "
+           f"and interquartile range (band) at each step over the runs that have not diverged by then; a line "
+           f"ends{' (✕)' if ended else ''} where fewer than half its runs are left.{layout} "
+           f"{count(n)} behind {len(series)} lines"
+           f"{f', {n_div} of them diverged (counted beside each line)' if n_div else ', none diverged'}")
     cap += f"; gaps below {floor:g} are drawn at {floor:g}; dotted lines mark the targets." \
         if case.metric == "gap" else "; f* is not finite here, so the objective value itself is shown."
     return Plot("convergence", f"{case.slug}-convergence", f"Convergence — {case.label}", cap, to_png(fig), n)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.colors import LogNorm
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..data import Case, ReportData, fmt, momentum_like
 from .base import (
@@ -16,6 +17,34 @@ from .base import (
 )
 
 # ----------------------------------------------------------------- lr x momentum heatmaps
+
+# cells where every run diverged: a colour and hatch outside both colour maps,
+# so that they cannot be read as 0 % (viridis' dark end) or as "no run reached it" (grey)
+DIVERGED_FACE, DIVERGED_HATCH, DIVERGED_EDGE = "#f6d2cc", "///", "#b2182b"
+NOT_REACHED_FACE = "#eeeeee"
+
+
+def _step_label(v: float, _pos=None) -> str:
+    """A step count as a colour-bar label: whole numbers with thousands
+    separators, and never "−0" (a tick a hair below zero rounds to "0")."""
+    text = f"{v:,.0f}"
+    return "0" if text in ("-0", "0") else text
+
+
+def _steps_norm(finite: np.ndarray, n_steps) -> tuple[Normalize, list | None]:
+    """The colour scale of a median-steps panel, and fixed ticks where the
+    scale has only one value to show.  Matplotlib's autoscaling gives an
+    empty panel a (−0.1, 0.1) scale and a panel of equal values a scale one
+    unit wide, both labelled "0 0 0 −0 −0" or five equal numbers."""
+    if not finite.size:  # no cell reached the target: the scale of what could have been
+        top = float(n_steps) if isinstance(n_steps, (int, float)) and n_steps > 0 else 1.0
+        return Normalize(0.0, top), None
+    lo, hi = max(1.0, float(finite.min())), float(finite.max())
+    if hi <= lo:  # one value: one tick, the value in the middle of the colour map
+        return Normalize(lo - max(1.0, 0.5 * lo), lo + max(1.0, 0.5 * lo)), [lo]
+    if hi > 10 * lo:
+        return LogNorm(vmin=lo, vmax=hi), None
+    return Normalize(lo, hi), None
 
 
 def heatmaps(data: ReportData, case: Case) -> list[Plot]:
@@ -43,6 +72,7 @@ def heatmaps(data: ReportData, case: Case) -> list[Plot]:
         crit = case.criteria[-1]
         k = len(case.criteria) - 1
         n_total = 0
+        any_div = any_unreached = False
         for gi, (key, g) in enumerate(groups):
             lrs = np.sort(g["lr"].unique())
             ms = np.sort(g["m_"].astype(float).unique())
@@ -61,23 +91,31 @@ def heatmaps(data: ReportData, case: Case) -> list[Plot]:
             for pj, (mat, title) in enumerate([(succ, f"success rate ({crit.label})"),
                                                (steps, f"median steps to {crit.short}")]):
                 ax = layout.add((gi, pj))
+                ticks = None
                 if pj == 0:
-                    im = ax.imshow(mat, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
+                    im = ax.imshow(np.where(alldiv, np.nan, mat), origin="lower", aspect="auto", cmap="viridis",
+                                   vmin=0, vmax=1)
                 else:
-                    finite = mat[np.isfinite(mat)]
-                    norm = None
-                    if finite.size and finite.max() > 10 * max(1, finite.min()):
-                        norm = LogNorm(vmin=max(1, finite.min()), vmax=finite.max())
+                    norm, ticks = _steps_norm(mat[np.isfinite(mat)], data.manifest.get("steps"))
                     im = ax.imshow(np.where(mat > 0, mat, np.where(np.isfinite(mat), 1, np.nan)), origin="lower",
                                    aspect="auto", cmap="viridis_r", norm=norm)
-                    ax.set_facecolor("#eeeeee")
+                    ax.set_facecolor(NOT_REACHED_FACE)
+                for i, j in zip(*np.nonzero(alldiv)):
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=DIVERGED_FACE, hatch=DIVERGED_HATCH,
+                                           edgecolor=DIVERGED_EDGE, lw=0, zorder=2))
                 cb = fig.colorbar(im, ax=ax, fraction=0.06, pad=0.03)
-                cb.set_label("fraction of runs" if pj == 0 else "step", fontsize=8)
+                cb.set_label("share of runs" if pj == 0 else "step", fontsize=8)
                 cb.ax.tick_params(labelsize=7)
-                if pj == 1:
-                    if isinstance(im.norm, LogNorm):
+                if pj == 0:
+                    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+                else:
+                    if ticks is not None:
+                        cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
+                    elif isinstance(im.norm, LogNorm):
                         cb.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-                    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+                    else:
+                        cb.ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+                    cb.ax.yaxis.set_major_formatter(FuncFormatter(_step_label))
                     cb.ax.yaxis.set_minor_formatter(NullFormatter())
                 for i in range(len(ms)):
                     for j in range(len(lrs)):
@@ -89,21 +127,32 @@ def heatmaps(data: ReportData, case: Case) -> list[Plot]:
                         else:
                             txt = f"{v:.0%}" if pj == 0 else f"{v:.0f}"
                         dark = False
-                        if np.isfinite(v):
+                        if np.isfinite(v) and not alldiv[i, j]:
                             r, g_, b, _ = im.cmap(im.norm(max(v, 1) if pj else v))
                             dark = 0.299 * r + 0.587 * g_ + 0.114 * b < 0.5
-                        ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                        box = dict(facecolor=DIVERGED_FACE, edgecolor="none", pad=1.0) if alldiv[i, j] else None
+                        ax.text(j, i, txt, ha="center", va="center", fontsize=7, zorder=3, bbox=box,
                                 color="white" if dark else "black")
+                any_div |= bool(alldiv.any())
+                any_unreached |= bool((pj == 1) and (~np.isfinite(mat) & ~alldiv & (ncell > 0)).any())
                 ax.set_xticks(range(len(lrs)), [fmt(v) for v in lrs], fontsize=8, rotation=30)
                 ax.set_yticks(range(len(ms)), [fmt(v) for v in ms], fontsize=8)
                 ax.set_xlabel("learning rate")
                 ax.set_ylabel(m)
                 ax.set_title(f"{opt}{' (' + sub + ')' if sub else ''}: {title}", fontsize=9)
-        layout.finish(title=f"{opt}: learning rate × {m} on {case.label}")
+        handles, labels = [], []  # only what some cell shows
+        if any_div:
+            handles.append(Patch(facecolor=DIVERGED_FACE, hatch=DIVERGED_HATCH, edgecolor=DIVERGED_EDGE, lw=0.5))
+            labels.append("div: every run diverged")
+        if any_unreached:
+            handles.append(Patch(facecolor=NOT_REACHED_FACE, edgecolor="0.6", lw=0.5))
+            labels.append("— no run reached the target")
+        layout.finish(handles, labels, title=f"{opt}: learning rate × {m} on {case.label}", where="below")
         per_cell = sorted({int(v) for v in table["n"]})
         cap = (f"Learning rate × {m} for {opt} on {case.label}: the fraction of runs that reached "
                f"{crit.label} within {data.manifest.get('steps')} steps (left) and the median step at which they "
-               f"did (right; — no run did, div: every run diverged). Each cell is "
+               f"did (right; — on grey: no run did; div on red hatching: every run diverged, which is not 0 %). "
+               f"Each cell is "
                f"{' or '.join(map(str, per_cell))} runs (initial points × repeats); {count(n_total)} in all.")
         title = f"{opt}: learning rate × {m} — {case.label}"
         plots.append(Plot("heatmap", f"{case.slug}-heatmap-{safe_name(opt)}", title, cap, to_png(fig), n_total))

@@ -87,6 +87,15 @@ def _minima(ax, case: Case, colored: bool = False) -> list:
     return handles
 
 
+def _minima_in_view(case: Case, extent) -> set[str]:
+    """The kinds of known minima ("global", "local") that :func:`_minima`
+    draws inside ``extent``: the legend names only these."""
+    if case.problem is None:
+        return set()
+    return {"global" if m.kind == "global" else "local" for m in case.problem.minima
+            if extent[0] <= m.x[0] <= extent[1] and extent[2] <= m.x[1] <= extent[3]}
+
+
 def _starts(points: np.ndarray, k: int, case: Case) -> list[int]:
     """Up to ``k`` well-spread starting points: the farthest from any known
     minimum first, then each next farthest from those chosen."""
@@ -138,6 +147,7 @@ def trajectories(data: ReportData, case: Case) -> Plot | None:
     nrow = 2 if len(chosen) == 4 else 1
     frame = Frame(nrow, ncol, 3.0, 2.8, wspace=0.7, hspace=0.8)
     handles, labels = {}, {}
+    ends: set[str] = set()  # end markers drawn: "s" run ended, "X" run diverged
     by_run = {rid: g for rid, g in cur.groupby("run_id", sort=False)}
     for p, (init, pi) in enumerate(zip(init_ids, chosen)):
         ax = frame.add((p // ncol, p % ncol))
@@ -160,6 +170,7 @@ def trajectories(data: ReportData, case: Case) -> Plot | None:
             if len(px):
                 ax.plot(px[-1], py[-1], marker=end, ms=6, color=color, markeredgecolor="black",
                         markeredgewidth=0.5, zorder=4)
+                ends.add(end)
             handles[label] = h
             labels[label] = line_label(data, label, sid)
         ax.plot(x0[pi, 0], x0[pi, 1], marker="o", ms=7, color="white", markeredgecolor="black", zorder=6)
@@ -171,15 +182,21 @@ def trajectories(data: ReportData, case: Case) -> Plot | None:
         ax.set_ylabel("x₂")
     hs = list(handles.values())
     ls_ = [labels[k] for k in handles]
-    hs += [Line2D([], [], ls="none", marker="o", color="white", markeredgecolor="black", ms=7),
-           Line2D([], [], ls="none", marker="s", color="0.6", markeredgecolor="black", ms=6)]
-    ls_ += ["start", "end of run"]
-    if (sel["status"] == "diverged").any():
+    hs.append(Line2D([], [], ls="none", marker="o", color="white", markeredgecolor="black", ms=7))
+    ls_.append("start")
+    if "s" in ends:
+        hs.append(Line2D([], [], ls="none", marker="s", color="0.6", markeredgecolor="black", ms=6))
+        ls_.append("end of run")
+    if "X" in ends:
         hs.append(Line2D([], [], ls="none", marker="X", color="0.6", markeredgecolor="black", ms=6))
         ls_.append("diverged (last point in view)")
-    if case.problem is not None and case.problem.minima:
-        hs += [Line2D([], [], ls="none", marker="*", color="gold", markeredgecolor="black", ms=11)]
-        ls_ += ["known minimum (global gold, local white)"]
+    kinds = _minima_in_view(case, extent)
+    if "global" in kinds:
+        hs.append(Line2D([], [], ls="none", marker="*", color="gold", markeredgecolor="black", ms=11))
+        ls_.append("global minimum")
+    if "local" in kinds:
+        hs.append(Line2D([], [], ls="none", marker="*", color="white", markeredgecolor="black", ms=9))
+        ls_.append("local minimum")
     fig = frame.finish(hs, ls_, f"Trajectories on {case.label}", where="below")
     n = len(sel)
     bg = ("log-spaced contours of f − min f over the domain box" if case.problem is not None
