@@ -56,10 +56,10 @@ def _figure_names(folder: Path) -> set[str]:
 def test_report_holds_every_figure_kind(results):
     html = (results / "report.html").read_text(encoding="utf-8")
     names = _figure_names(results)
-    expected = ["all-runtime-profile.png", "family-ellipsoid-cond.png"]
+    expected = ["all-runtime-profile.png", "all-tuning.png", "family-ellipsoid-cond.png"]
     for case in ("00-himmelblau", "01-ellipsoid", "02-ellipsoid"):
         expected += [f"{case}-{kind}.png" for kind in
-                     ("convergence", "lr-sensitivity", "heatmap-sgd", "trajectories", "runtime")]
+                     ("convergence", "lr-sensitivity", "heatmap-sgd", "trajectories", "runtime", "tuning")]
     expected.append("00-himmelblau-basins.png")  # four minima; the ellipsoid has one
     assert set(expected) <= names, sorted(set(expected) - names)
     assert "01-ellipsoid-basins.png" not in names

@@ -7,6 +7,7 @@ from matplotlib.patches import Patch
 
 from .. import curves as curves_mod
 from ..data import BIG, Case, ReportData, best_per_lr, case_runs, slug
+from ..rankings import criterion_intervals
 from .base import (
     CURVE_POINTS,
     MAX_LINES,
@@ -237,6 +238,15 @@ def _lr_plot(data: ReportData, case: Case, stats, per_variant: bool, optimizer: 
         ok = med < BIG / 10
         (h,) = ax.plot(np.where(ok, x, np.nan), np.where(ok, med, np.nan), color=color, ls=ls, marker="o", ms=4,
                        lw=1.6)
+        # 95% bootstrap interval of each point's median, over its runs
+        ci = np.array([criterion_intervals(data, case, sid, len(case.criteria) - 1).median_final
+                       for sid in g.index], dtype=float).reshape(-1, 2)
+        if case.metric == "gap":
+            ci = np.maximum(ci, floor)
+        ci = np.where(ci < BIG / 10, ci, np.nan)
+        lo, hi = ci[:, 0], np.where(np.isnan(ci[:, 1]) & ok, lim[1] if lim else np.nan, ci[:, 1])
+        ax.errorbar(np.where(ok, x, np.nan), np.where(ok, med, np.nan), yerr=[np.maximum(med - lo, 0),
+                    np.maximum(hi - med, 0)], fmt="none", ecolor=color, elinewidth=1.0, capsize=2.5, alpha=0.8)
         ax.fill_between(x, clip_top(q25, lim, case.metric), clip_top(q75, lim, case.metric), color=color,
                         alpha=0.12, lw=0)
         top_markers.append((x[~ok], color))
@@ -273,7 +283,8 @@ def _lr_plot(data: ReportData, case: Case, stats, per_variant: bool, optimizer: 
                        else f"Learning-rate sensitivity on {on}")
     steps = data.manifest.get("steps")
     cap = (f"Final {case.metric_label} after {steps} steps against learning rate on {case.label}: median "
-           f"(line) and interquartile range (band) over the runs at each learning rate"
+           f"(line) with its 95% bootstrap interval (error bars), and interquartile range (band) over the runs at "
+           f"each learning rate"
            f"{'' if per_variant else ' (each optimizer at its best other hyperparameters)'}"
            f"{'; where a variant has several settings at one learning rate, the best' if per_variant else ''}. "
            f"Diverged runs count as +∞; ▲ at the top marks learning rates where the median run diverged, and the "

@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 
 from .. import curves as curves_mod
 from ..data import BIG, Case, ReportData, best_per, case_value, common_settings, fmt, slug
+from ..rankings import criterion_intervals
 from .base import (
     CURVE_POINTS,
     Frame,
@@ -49,23 +50,35 @@ def parameter_effect(data: ReportData, objective: str, cases: list[Case], param:
     n_runs = 0
     for opt in data.optimizers():
         succ, ert, fin = [], [], []
+        bands = {"succ": [], "ert": [], "fin": []}  # 95% bootstrap intervals (lo, hi)
         for c in cases:
             b = best_per(data.stats[c.id], "optimizer")
             b = b[b["optimizer"] == opt]
             if not len(b):
                 succ.append(np.nan), ert.append(np.nan), fin.append(np.nan)
+                for v in bands.values():
+                    v.append((np.nan, np.nan))
                 continue
             row = b.iloc[0]
+            ci = criterion_intervals(data, c, b.index[0], len(c.criteria) - 1)
             succ.append(float(row["success"]))
+            bands["succ"].append(ci.success)
             e = float(row[f"ert_{len(c.criteria) - 1}"])
             ert.append(e if math.isfinite(e) else np.nan)
+            bands["ert"].append(tuple(x if math.isfinite(x) else np.nan for x in ci.ert) if math.isfinite(e)
+                                else (np.nan, np.nan))
             f = float(row["med_final"])
             fin.append(np.nan if f >= BIG / 10 else (max(f, floor) if metric == "gap" else f))
+            bands["fin"].append(tuple(np.nan if x >= BIG / 10 else (max(x, floor) if metric == "gap" else x)
+                                      for x in ci.median_final))
             n_runs += int(row["n"])
         color = data.color(opt)
         (h,) = ax1.plot(xs, succ, marker="o", color=color)
         ax2.plot(xs, ert, marker="o", color=color)
         ax3.plot(xs, fin, marker="o", color=color)
+        for ax, key in ((ax1, "succ"), (ax2, "ert"), (ax3, "fin")):
+            lo, hi = np.array(bands[key], dtype=float).T
+            ax.fill_between(xs, lo, hi, color=color, alpha=0.12, lw=0)
         allv.append(np.array(fin))
         handles.append(h)
         labels.append(opt)
@@ -86,7 +99,8 @@ def parameter_effect(data: ReportData, objective: str, cases: list[Case], param:
     fig = frame.finish(handles, labels, f"{objective}: effect of {param}")
     cap = (f"{objective} across its {len(cases)} values of {param}: success rate ({crit.label}), expected running "
            f"time to it (missing where no run reached it) and median final {cases[0].metric_label} of each optimizer "
-           f"at its best setting for each value ({count(n_runs)}).")
+           f"at its best setting for each value, with 95% bootstrap intervals over its runs as bands "
+           f"({count(n_runs)}).")
     return Plot("parameter_effect", f"family-{slug(objective)}-{slug(param)}", f"{objective} across {param}", cap,
                 to_png(fig), n_runs)
 
