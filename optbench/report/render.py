@@ -111,12 +111,13 @@ def _ci(lo, hi, f) -> Raw:
 
 
 def with_ci(v, lo, hi, f) -> Raw:
-    """A value and its 95% bootstrap interval: ``88% [69%, 100%]``."""
-    return Raw(esc(f(v)) + _ci(lo, hi, f))
+    """A value and its 95% bootstrap interval: ``88% [69%, 100%]``; the value
+    alone where every resample gives it (``0%``, ``∞``)."""
+    return Raw(esc(f(v)) + ("" if f(lo) == f(hi) == f(v) else _ci(lo, hi, f)))
 
 
 def ci_text(v, lo, hi, f) -> str:
-    return f"{f(v)} [{f(lo)}, {f(hi)}]"
+    return f(v) if f(lo) == f(hi) == f(v) else f"{f(v)} [{f(lo)}, {f(hi)}]"
 
 
 def p_fmt(p) -> str:
@@ -215,8 +216,7 @@ def ert_table(data: ReportData, case: Case) -> Raw:
         cells = []
         for k in range(len(case.criteria)):
             ci = criterion_intervals(data, case, sid, k)
-            cells.append(Raw(esc(steps_fmt(row[f"ert_{k}"])) + _ci(*ci.ert, steps_fmt)
-                             + esc(f" ({pct(row[f'succ_{k}'])})")))
+            cells.append(Raw(with_ci(row[f"ert_{k}"], *ci.ert, steps_fmt) + esc(f" ({pct(row[f'succ_{k}'])})")))
         rows.append([Raw(swatch(v.color) + esc(v.label)), fmt(row["lr"]), int(row["n"])] + cells)
     return table(headers, rows, num=set(range(1, 3 + len(case.criteria))))
 
