@@ -34,7 +34,7 @@ import pandas as pd
 
 from .._errors import ResultsError
 from . import stats as st
-from .data import PAIR_KEY, Case, ReportData, budget, label_part, load, prepare, rank_final, slug
+from .data import PAIR_KEY, Case, ReportData, budget, label_part, load, prepare, rank_final, setting_runs, slug
 
 WORSE, BETTER, SAME = "worse", "better", "no significant change"
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'")  # as report.html
@@ -149,8 +149,7 @@ def _outcomes(data: ReportData, case: Case, sid: int, columns: list[str], steps:
     (a target met after ``steps`` counts as unmet, so folders with different
     budgets compare over the shorter one), the final-state outcome, and what
     pairing needs (x0, seed)."""
-    r = data.runs
-    sub = r[(r["case_id"] == case.id) & (r["setting_id"] == sid)]
+    sub = setting_runs(data, case, sid)
     steps_to = sub[columns].to_numpy(float) if columns else np.full((len(sub), 0), np.nan)
     steps_to = np.where(steps_to > steps, np.nan, steps_to)
     out = pd.DataFrame({

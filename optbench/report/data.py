@@ -186,6 +186,7 @@ class ReportData:
     targets: list = field(default_factory=list)
     results: storage.Results | None = None  # the checked folder: curves are read from its parts
     plugin_notes: list = field(default_factory=list)  # plugins of the manifest not loaded, and why
+    _rows: dict | None = field(default=None, repr=False)  # (case_id, setting_id) -> row positions: setting_runs
 
     def variant(self, vid: int) -> Variant:
         return self.variants[vid]
@@ -552,6 +553,18 @@ def budget(data: ReportData) -> float:
     return float(steps) if steps is not None else float(data.runs["steps_run"].max())
 
 
+def setting_runs(data: ReportData, case: Case, sid) -> pd.DataFrame:
+    """The runs of setting ``sid`` on ``case``, in :data:`PAIR_KEY` order.
+    Row positions per (case, setting) are found once for the whole table:
+    rankings, intervals and figures ask for them setting by setting."""
+    if data._rows is None:
+        order = data.runs.sort_values(PAIR_KEY, kind="stable")
+        data._rows = {k: data.runs.index.get_indexer(order.index[v]) for k, v in
+                      order.groupby(["case_id", "setting_id"], sort=False).indices.items()}
+    rows = data._rows.get((case.id, sid))
+    return data.runs.iloc[rows if rows is not None else []]
+
+
 def outcomes(data: ReportData, case: Case, sid) -> pd.DataFrame:
     """Per run of setting ``sid`` on ``case``, indexed by :data:`PAIR_KEY`:
     ``first_hit`` and ``final`` (see :mod:`.stats`, lower is better),
@@ -559,8 +572,7 @@ def outcomes(data: ReportData, case: Case, sid) -> pd.DataFrame:
     else all the run took) and ``final_`` (final value, diverged as BIG)."""
     from . import stats as stats_mod
 
-    r = data.runs
-    sub = r[(r["case_id"] == case.id) & (r["setting_id"] == sid)]
+    sub = setting_runs(data, case, sid)
     cols = [c.column for c in case.criteria]
     steps_to = sub[cols].to_numpy(float)
     tight = steps_to[:, -1]

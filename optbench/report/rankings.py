@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats as st
-from .data import Case, ReportData, best_per, outcomes, rank_final
+from .data import Case, ReportData, best_per, outcomes, rank_final, setting_runs
 
 VIEWS = ("first_hit", "final")
 VIEW_TITLES = {"first_hit": "first-hitting (targets reached, then ERT)",
@@ -91,8 +91,7 @@ def attach(data: ReportData) -> pd.DataFrame:
 def _share_resamples(data: ReportData, case: Case, sid) -> np.ndarray:
     """Bootstrap resamples (:data:`.stats.N_BOOT`) of the share of (run,
     criterion) pairs a setting met on a case, seeded like its intervals."""
-    r = data.runs
-    sub = r[(r["case_id"] == case.id) & (r["setting_id"] == sid)].sort_values(["init_index", "repeat"])
+    sub = setting_runs(data, case, sid)
     met = sub[[c.column for c in case.criteria]].notna().to_numpy().mean(axis=1)
     idx = st._rng((case.id, sid, 1)).integers(0, len(met), size=(st.N_BOOT, len(met)))
     return met[idx].mean(axis=1)
@@ -155,8 +154,7 @@ def winners(view: pd.DataFrame) -> list[str]:
 def criterion_intervals(data: ReportData, case: Case, sid, k: int) -> st.Intervals:
     """Bootstrap intervals of a setting's success rate and ERT at criterion
     ``k`` of the case (and its median final value)."""
-    r = data.runs
-    sub = r[(r["case_id"] == case.id) & (r["setting_id"] == sid)].sort_values(["init_index", "repeat"])
+    sub = setting_runs(data, case, sid)
     s = sub[case.criteria[k].column].to_numpy(float)
     reached = ~np.isnan(s)
     spent = np.where(reached, s, sub["steps_run"].to_numpy(float))
