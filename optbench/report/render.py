@@ -250,7 +250,8 @@ def _crit_label(data: ReportData) -> str:
 
 
 def overall_table(data: ReportData, overall: pd.DataFrame) -> Raw:
-    headers = ["#", "optimizer", "targets reached: mean over objectives [95% CI]", f"mean success ({_crit_label(data)})",
+    headers = ["#", "optimizer", "targets reached: mean over objectives [95% CI]",
+               f"mean success ({_crit_label(data)})",
                "first-hitting rank: mean ± sd", "final-state rank: mean", "won or tied: first-hitting / final state",
                "objectives solved", "runs", "diverged"]
     rows = []
@@ -258,7 +259,8 @@ def overall_table(data: ReportData, overall: pd.DataFrame) -> Raw:
         n = int(row["cases"])
         rows.append([pos, named(data, opt), with_ci(row["share"], row["share_lo"], row["share_hi"], pct),
                      pct(row["success"]), f"{row['mean_rank']:.2f} ± {row['sd_rank']:.2f}",
-                     f"{row['mean_rank_final']:.2f}", f"{int(row['wins_tied'])}/{n} · {int(row['wins_tied_final'])}/{n}",
+                     f"{row['mean_rank_final']:.2f}",
+                     f"{int(row['wins_tied'])}/{n} · {int(row['wins_tied_final'])}/{n}",
                      f"{int(row['cases_solved'])}/{n}", f"{int(row['runs']):,}",
                      f"{int(row['diverged']):,} ({pct(row['diverged'] / row['runs'])})"])
     return table(headers, rows, num={0, 2, 3, 4, 5, 6, 7, 8, 9}, best_first=True)
