@@ -201,19 +201,23 @@ def test_compile_missing_compiles_in_another_process(tmp_path, monkeypatch):
     sig = compiling.signature(mod.twice, (1.0,))
     assert compiling.on_disk(mod.twice, sig) is False  # None would mean Numba's cache internals moved
     leftovers = set(Path(tempfile.gettempdir()).glob("optbench-compile-*"))
-    assert compiling.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,)), (mod.twice, (3.0,))], 2) == 1
+    items = [(fn, compiling.signature(fn, args)) for fn, args in ((mod.plus_one, (1.0,)), (mod.twice, (1.0,)),
+                                                                  (mod.twice, (3.0,)))]
+    assert compiling.compile_missing(items, 2) == 1
     # the child's job went through its stdin: nothing on disk that a killed process would leave behind
     assert set(Path(tempfile.gettempdir()).glob("optbench-compile-*")) == leftovers
     assert mod.plus_one.overloads and not mod.twice.overloads  # the child compiled twice
     assert compiling.on_disk(mod.twice, sig) is True
     assert mod.twice(3.0) == 6.0 and mod.twice._cache_hits[sig] == 1 and not mod.twice._cache_misses
     # compiled already (here or on disk): nothing to do, no process started
-    assert compiling.compile_missing([(mod.plus_one, (1.0,)), (mod.twice, (1.0,))], 2) == 0
+    assert compiling.compile_missing(items[:2], 2) == 0
 
 
-def test_compile_kernels_compiles_what_the_runs_call():
+@pytest.mark.parametrize("driver", ["specialized", "generic"])
+def test_compile_kernels_compiles_what_the_runs_call(driver):
     """The signature compiled ahead of the runs is the one the runs use: no
-    driver compiles again when the group runs (lane and scalar drivers)."""
+    driver compiles again when the group runs (lane and scalar drivers, the
+    generic driver and its first-class functions)."""
     from optbench.engine import drivers
 
     rng = np.random.default_rng(0)
@@ -225,15 +229,16 @@ def test_compile_kernels_compiles_what_the_runs_call():
         x0 = rng.uniform(problem.lower, problem.upper, size=(3, problem.dim))
         hp = np.tile(opt.hp_row(opt.resolve({"lr": 1e-3})), (3, 1))
         groups.append(dict(problem=problem, optimizer=opt, x0=x0, hp=hp, steps=5, targets=[1e-3],
-                           noise=noise, keys=np.arange(3, dtype=np.uint64)))
+                           noise=noise, keys=np.arange(3, dtype=np.uint64), driver=driver))
     engine.compile_kernels([{**g, "x0": g["x0"][:1], "hp": g["hp"][:1], "keys": g["keys"][:1],
                              "noise": None if g["noise"] is None else g["noise"][:1]} for g in groups])
-    fns = [engine.prepare_group(**g).kernel for g in groups]
+    fns = [fn for g in groups for fn, _ in engine.prepare_group(**g).compile_items()]
     before = [dict(fn.overloads) for fn in fns]
     assert all(before)
     engine.run_groups(groups)
     assert [dict(fn.overloads) for fn in fns] == before
-    assert {drivers.recipe_of(fn)[3] for fn in fns} == {"run_blocks", "run_chunk"}  # lane and scalar drivers
+    kinds = {drivers.recipe_of(fn)[3] for fn in fns}
+    assert kinds == ({"run_blocks", "run_chunk"} if driver == "specialized" else {"run_chunk", "kernel"})
 
 
 def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
@@ -254,7 +259,7 @@ def test_a_failed_compiling_child_costs_only_time(tmp_path, monkeypatch):
     for fn_name in ("one", "two"):
         drivers.add_recipe(getattr(mod, fn_name), name, fn_name)
     with pytest.warns(RuntimeWarning, match="compiling kernels in another process failed"):
-        compiling.compile_missing([(mod.one, (1.0,)), (mod.two, (1.0,))], 2)
+        compiling.compile_missing([(fn, compiling.signature(fn, (1.0,))) for fn in (mod.one, mod.two)], 2)
     assert not mod.two.overloads and mod.two(1.0) == 3.0 and mod.one(1.0) == 2.0
 
 

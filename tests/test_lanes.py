@@ -79,12 +79,15 @@ def test_every_analytic_objective_evaluates_lanes_as_one_run(name):
 @pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
 def test_full_blocks_of_consecutive_runs_step_as_one_run(name):
     """Sweep order (each hyperparameter row on consecutive runs, full blocks
-    of LANES): the curve writes take rows r0 .. r0 + LANES - 1 directly.
+    of this CPU's lanes): the curve writes take rows r0 .. r0 + lanes - 1 directly.
     Large learning rates make lanes stop mid-block, so both write paths run."""
+    from optbench.engine import drivers
+
     opt = optimizers.get(name)
     problem = objectives.make("rosenbrock", 2)
     rng = np.random.default_rng(5)
-    sizes = [engine.LANES, 2 * engine.LANES, engine.LANES + 5]
+    lanes = drivers.lane_width(opt, 2)
+    sizes = [lanes, 2 * lanes, lanes + 5]
     lrs = np.repeat([1e-3, 0.05, 0.5], sizes)
     R = lrs.size
     x0 = rng.uniform(problem.lower, problem.upper, size=(R, 2))
@@ -95,7 +98,7 @@ def test_full_blocks_of_consecutive_runs_step_as_one_run(name):
         b = engine.run_group(problem, opt, x0, hp, steps=120, threads=2, driver="lanes", **kw)
         bad = [f for f in FIELDS if not np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)]
         assert not bad, (name, kw, bad)
-    assert (engine.make_blocks(engine.row_groups(hp)[1], engine.LANES)[:3] >= 0).all()
+    assert (engine.make_blocks(engine.row_groups(hp)[1], lanes)[:3] >= 0).all()
 
 
 def test_all_kinds_of_stop_occur_in_the_comparison():
@@ -325,14 +328,17 @@ def test_the_block_state_goes_to_registers_only_where_it_fits(monkeypatch):
     assert drivers.lane_state_in_registers(adam, 2, 16) and drivers.lane_state_in_registers(sgd, 2, 16)
     assert not drivers.lane_state_in_registers(adam, 8, 16)  # 656 doubles
     assert "REGISTERS = True  # @@REGISTERS@@" in drivers.lane_source(problem.objective, adam, 2, 16)
+    assert drivers.lane_width(adam, 2) == drivers.lane_width(sgd, 2) == 16
     monkeypatch.setattr(config, "CPU_NAME", "skylake-avx512")
     assert drivers.vector_register_bytes() == 1024
     assert drivers.lane_state_in_registers(sgd, 2, 16)  # 112 doubles
     assert not drivers.lane_state_in_registers(adam, 2, 16)
+    assert drivers.lane_width(adam, 2) == 16  # 32 lanes unmeasured with AVX-512 on Intel
     monkeypatch.setattr(config, "CPU_NAME", "znver1")
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma,-avx512f")
     assert drivers.vector_register_bytes() == 512
     assert not drivers.lane_state_in_registers(sgd, 2, 16)
+    assert drivers.lane_width(adam, 2) == drivers.lane_width(sgd, 2) == 32  # in memory anyway: wider blocks
     source = drivers.lane_source(problem.objective, adam, 2, 16)
     assert "REGISTERS = False  # @@REGISTERS@@" in source and "PREFETCH = False  # @@PREFETCH@@" in source
     monkeypatch.setattr(config, "CPU_FEATURES", "+sse2")

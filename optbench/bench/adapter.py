@@ -91,7 +91,8 @@ def _final(res: engine.GroupResult, steps: int) -> np.ndarray:
     return final
 
 
-_COMMON = dict(record_grad=False, record_x=False, divergence_factor=np.inf)
+# the specialized drivers: the peer comparison measures the steady state, not the generic tier's first run
+_COMMON = dict(record_grad=False, record_x=False, divergence_factor=np.inf, driver="specialized")
 
 
 def _run_group(problem, optimizer, x0, hp, steps, **kw):

@@ -12,6 +12,8 @@ count or chunk size.
 - :mod:`.drivers`: the compiled drivers, generated per (objective,
   optimizer) pair from ``_scalar_template.py`` (one run at a time) and
   ``_lane_template.py`` (blocks of runs in lock-step), cached on disk;
+- :mod:`.generic`: the generic tier, one driver for every pair of a kind
+  (which tier a group runs on: :func:`choose_tier`);
 - :mod:`.compiling`: missing drivers compiled in several processes;
 - :mod:`.sources`: the sources a run's numbers depend on (digests).
 """
@@ -23,6 +25,7 @@ from .run import (
     DIVERGENCE_FACTOR,
     GroupResult,
     PreparedGroup,
+    choose_tier,
     compile_kernels,
     default_threads,
     escape_value,
@@ -35,7 +38,8 @@ from .run import (
 )
 
 __all__ = [
-    "DIVERGENCE_FACTOR", "LANES", "MAX_LANE_DIM", "STATUS", "GroupResult", "PreparedGroup", "compile_kernels",
+    "DIVERGENCE_FACTOR", "LANES", "MAX_LANE_DIM", "STATUS", "GroupResult", "PreparedGroup", "choose_tier",
+    "compile_kernels",
     "default_threads", "escape_value", "guided_chunks", "lane_eligible", "log_steps", "make_blocks",
     "prepare_group", "region_chunks", "row_groups", "run_group", "run_groups", "schedules",
 ]

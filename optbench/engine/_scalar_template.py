@@ -5,7 +5,9 @@ objective and optimizer functions and writes the result to its kernel cache
 folder, so Numba compiles one specialized driver per pair (step and an
 analytic fg inlined, a data objective's fg called: see drivers._fill; no
 function-pointer calls) and caches it on disk like any other module.
-Everything below the markers is shared by every pair.
+Everything below the markers is shared by every pair.  The generic driver
+(optbench.engine.generic) is this template with the adapters calling the
+first-class functions of the ``kernels`` argument instead (``()`` here).
 
 Per run r in [lo, hi): x <- x0[r]; for t = 0 .. steps: evaluate f and the
 gradient at x (for data objectives the full-data value is evaluated at
@@ -36,13 +38,23 @@ CLIP = False  # @@CLIP@@
 
 # @@ADAPTERS-BEGIN@@
 @jit(inline="always")
-def full_fg(x, g, all_rows, args):
+def full_fg(x, g, all_rows, args, kernels):
     return fg(x, g, *args)
 
 
 @jit(inline="always")
-def rows_fg(x, g, rows, args):
+def rows_fg(x, g, rows, args, kernels):
     return fg(x, g, *args)
+
+
+@jit(inline="always")
+def opt_step(x, g, state, hp, sched, t, kernels):
+    step(x, g, state, hp, sched, t)
+
+
+@jit(inline="always")
+def state_rows(kernels):
+    return STATE_SIZE
 
 
 # @@ADAPTERS-END@@
@@ -126,7 +138,7 @@ def clip_grad(g, max_norm, norm_type, clip_value):
 
 
 @jit
-def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, args, all_rows,
+def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, args, all_rows, kernels,
               steps, log_every, f_star, targets, grad_tol, div_factor, f_escape,
               curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
               n_logged, status, target_steps, converged_step):
@@ -150,7 +162,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
     use_tol = grad_tol > 0.0
     tol2 = grad_tol * grad_tol
     g = np.empty(n)
-    state = np.zeros((STATE_SIZE, n))
+    state = np.zeros((state_rows(kernels), n))
     rows = np.empty(batch.max(), dtype=np.int64)
     n_all = all_rows.shape[0]
     for r in range(lo, hi):
@@ -184,13 +196,13 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                 # nothing reads the full-data gradient, an objective that
                 # can (VALUE_ONLY) skips computing it: g[:0] is empty.
                 if b == 0 or (log_now and (not VALUE_ONLY or use_tol or t == steps or record_g)):
-                    f = full_fg(x, g, all_rows, args)
+                    f = full_fg(x, g, all_rows, args, kernels)
                 elif log_now:
-                    f = full_fg(x, g[:0], all_rows, args)
+                    f = full_fg(x, g[:0], all_rows, args, kernels)
                 else:
                     evaluated = False
             else:
-                f = full_fg(x, g, all_rows, args)
+                f = full_fg(x, g, all_rows, args, kernels)
             if evaluated:
                 if t == 0:
                     ref = f_star if have_f_star else f
@@ -238,7 +250,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                     break
             if BATCHED and b > 0:
                 draw_rows(rows_r, key, t, n_all)
-                fb = rows_fg(x, g, rows_r, args)
+                fb = rows_fg(x, g, rows_r, args, kernels)
                 if not math.isfinite(fb):
                     f = fb
                     st = STATUS_DIVERGED
@@ -247,7 +259,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                 add_noise(g, key, t, sigma)
             if CLIP:
                 clip_grad(g, clip[si, 0], clip[si, 1], clip[si, 2])
-            step(x, g, state, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1)
+            opt_step(x, g, state, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1, kernels)
             t += 1
         if conv >= 0 and st == STATUS_UNCONVERGED:
             st = STATUS_CONVERGED

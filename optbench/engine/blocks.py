@@ -6,8 +6,8 @@ import numpy as np
 
 from .._jit import jit
 
-# runs per block of the lane driver: 8 was slower everywhere, 32 faster for
-# some pairs and slower for others (docs/performance.md)
+# runs per block of the lane driver by default: 8 was slower everywhere, 32 faster for
+# some pairs and slower for others (docs/performance.md); per CPU: drivers.lane_width
 LANES = 16
 MAX_LANE_DIM = 8  # above this fg's loops over coordinates are not unrolled: one run at a time
 

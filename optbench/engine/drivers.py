@@ -5,9 +5,11 @@ and the optimizer are plain globals of the driver's module, and it caches a
 compiled function on disk only when that function lives in a real file.
 Passing ``fg`` and ``step`` as dispatcher arguments compiles per pair but
 never hits the disk cache; first-class function types cache but cost about
-twice as much per step; one kernel with a switch over optimizers is slower
-still.  So for each pair we write a small module (``_scalar_template.py``
-with its import lines filled in) into the kernel cache folder and import it.
+twice as much per step (the generic tier, :mod:`optbench.engine.generic`,
+uses them where compiling would cost more than it saves); one kernel with
+a switch over optimizers is slower still.  So for each pair we write a
+small module (``_scalar_template.py`` with its import lines filled in) into
+the kernel cache folder and import it.
 
 Two templates: ``_scalar_template.py`` runs one run at a time (any
 objective, any optimizer); ``_lane_template.py`` steps blocks of K runs that
@@ -63,23 +65,37 @@ def call_args(fn, values: dict) -> tuple:
     return tuple(values[n] for n in names)
 
 
-def _adapters(objective: Objective) -> str:
-    """full_fg / rows_fg with the objective's extra arguments spelled out:
-    Numba inlines a call at the IR level only without ``*args``."""
+def n_extra_args(objective: Objective) -> int:
+    """How many arguments ``fg`` takes after ``x, g`` (and ``rows``): :attr:`Problem.args`."""
     params = inspect.signature(getattr(objective.fg, "py_func", objective.fg)).parameters
-    fixed = 3 if objective.batched else 2
-    extra = ", ".join(f"args[{i}]" for i in range(len(params) - fixed))
-    extra = f", {extra}" if extra else ""
-    if objective.batched:
-        full, rows = f"fg(x, g, all_rows{extra})", f"fg_step(x, g, rows{extra})"
+    return len(params) - (3 if objective.batched else 2)
+
+
+def _adapters(batched: bool, n_args: int, generic: bool = False) -> str:
+    """The scalar driver's calls of fg, fg_step and step, with the
+    objective's ``n_args`` extra arguments spelled out (Numba inlines a call
+    at the IR level only without ``*args``): the pair's functions (imported
+    into the driver), or with ``generic`` the first-class functions of the
+    ``kernels`` argument (:mod:`optbench.engine.generic`)."""
+    extra = "".join(f", args[{i}]" for i in range(n_args))
+    fg, fg_step, step, rows = ("kernels[1]", "kernels[2]", "kernels[3]", "kernels[0]") if generic else \
+        ("fg", "fg_step", "step", "STATE_SIZE")
+    if batched:
+        full, part = f"{fg}(x, g, all_rows{extra})", f"{fg_step}(x, g, rows{extra})"
     else:
-        full = rows = f"fg(x, g{extra})"
+        full = part = f"{fg}(x, g{extra})"
     return (
         '@jit(inline="always")\n'
-        "def full_fg(x, g, all_rows, args):\n"
+        "def full_fg(x, g, all_rows, args, kernels):\n"
         f"    return {full}\n\n\n"
         '@jit(inline="always")\n'
-        "def rows_fg(x, g, rows, args):\n"
+        "def rows_fg(x, g, rows, args, kernels):\n"
+        f"    return {part}\n\n\n"
+        '@jit(inline="always")\n'
+        "def opt_step(x, g, state, hp, sched, t, kernels):\n"
+        f"    {step}(x, g, state, hp, sched, t)\n\n\n"
+        '@jit(inline="always")\n'
+        "def state_rows(kernels):\n"
         f"    return {rows}\n\n\n"
     )
 
@@ -166,7 +182,8 @@ def _module_source(func) -> str:
     return copied.import_expr(func, cache_dir())[1]
 
 
-def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants: dict, adapters: str) -> str:
+def _fill(template: Path, objective: Objective | None, optimizer: Optimizer | None, constants: dict,
+          adapters: str) -> str:
     """``template`` with its marked lines filled in: the import lines of the
     pair's fg and step, ``NAME = value  # @@MARK@@`` for each of
     ``constants`` ({mark: (name, value)}), and the adapter block.
@@ -178,11 +195,12 @@ def _fill(template: Path, objective: Objective, optimizer: Optimizer, constants:
     lines = []
     for line in template.read_text().splitlines():
         if line.endswith("# @@FG@@"):
-            line = _import_line(objective.fg, "fg", "@@FG@@", inline=not objective.batched)
+            line = "fg = None  # @@FG@@" if objective is None else \
+                _import_line(objective.fg, "fg", "@@FG@@", inline=not objective.batched)
         elif line.endswith("# @@STEP@@"):
-            line = _import_line(optimizer.step, "step", "@@STEP@@")
+            line = "step = None  # @@STEP@@" if optimizer is None else _import_line(optimizer.step, "step", "@@STEP@@")
         elif line.endswith("# @@FGSTEP@@"):
-            if objective.fg_step is not None:
+            if objective is not None and objective.fg_step is not None:
                 line = _import_line(objective.fg_step, "fg_step", "@@FGSTEP@@", inline=False)
         else:
             for mark, (name, value) in constants.items():
@@ -204,7 +222,8 @@ def driver_source(objective: Objective, optimizer: Optimizer, per_step: bool = F
                  "VALUE_ONLY": ("VALUE_ONLY", bool(objective.value_only)),
                  "STATE": ("STATE_SIZE", int(optimizer.n_state)),
                  "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip))}
-    return _fill(TEMPLATE_PATH, objective, optimizer, constants, _adapters(objective))
+    return _fill(TEMPLATE_PATH, objective, optimizer, constants,
+                 _adapters(objective.batched, n_extra_args(objective)))
 
 
 def vector_register_bytes() -> int:
@@ -213,12 +232,20 @@ def vector_register_bytes() -> int:
     ``NUMBA_CPU_FEATURES``): 32 x 64 with AVX-512 on AMD (znver4, znver5);
     32 x 32 with AVX-512 on Intel, whose LLVM tuning prefers 256-bit
     vectors; 16 x 32 with AVX; 16 x 16 otherwise (SSE2)."""
-    from llvmlite import binding
     from numba.core import config
+
+    return _register_bytes(config.CPU_NAME, config.CPU_FEATURES)
+
+
+@functools.cache
+def _register_bytes(cpu_name: str | None, cpu_features: str | None) -> int:
+    """:func:`vector_register_bytes` for Numba's CPU settings, once per setting: asking LLVM
+    for the host's features takes ~0.2 ms, and every lane group asks (:func:`lane_width`)."""
+    from llvmlite import binding
     from numba.core.codegen import get_host_cpu_features
 
-    name = config.CPU_NAME if config.CPU_NAME not in (None, "host") else binding.get_host_cpu_name()
-    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    name = cpu_name if cpu_name not in (None, "host") else binding.get_host_cpu_name()
+    features = cpu_features if cpu_features is not None else get_host_cpu_features()
     enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
     if "avx512f" in enabled:
         return 32 * (64 if name.startswith("znver") else 32)
@@ -236,6 +263,18 @@ def lane_state_in_registers(optimizer: Optimizer, dim: int, lanes: int) -> bool:
     every branch of the step loop, slower than memory."""
     size = ((2 + optimizer.n_state) * dim + 1) * lanes * 8
     return size <= vector_register_bytes()
+
+
+def lane_width(optimizer: Optimizer, dim: int) -> int:
+    """Runs per block of the lane driver for the CPU Numba compiles for: ``LANES``, or twice
+    that with AVX2 or narrower vectors where the block's state is in memory at ``LANES``
+    anyway (:func:`lane_state_in_registers`): there 32 lanes ran rosenbrock-adam and
+    grid-sgd-momentum 2-10 % faster (Zen 1, and Zen 5 compiling for znver3; docs/performance.md)."""
+    from .blocks import LANES
+
+    if vector_register_bytes() <= 16 * 32 and not lane_state_in_registers(optimizer, dim, LANES):
+        return 2 * LANES
+    return LANES
 
 
 def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True,
@@ -264,29 +303,76 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
-def _digest(source: str, objective: Objective, optimizer: Optimizer) -> str:
-    return kernel_digest(source, _module_source(objective.fg), _module_source(optimizer.step))
+def generic_source(batched: bool, n_args: int, value_only: bool, per_step: bool = False, clip: bool = False) -> str:
+    """The Python source of the generic driver for objectives of this kind:
+    the scalar template calling the first-class functions of its ``kernels``
+    argument instead of a pair's own."""
+    constants = {"BATCHED": ("BATCHED", bool(batched)), "VALUE_ONLY": ("VALUE_ONLY", bool(value_only)),
+                 "STATE": ("STATE_SIZE", -1), "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip))}
+    return _fill(TEMPLATE_PATH, None, None, constants, _adapters(batched, n_args, generic=True))
 
 
-def driver(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False):
+def generic_driver(batched: bool, n_args: int, value_only: bool, per_step: bool, clip: bool, types_key: str):
+    """The compiled-on-first-call ``run_chunk`` of the generic tier for
+    objectives of this kind (cached on disk); ``types_key`` names the
+    argument types it compiles for, one module each, so that no two
+    compiling processes write one cache index."""
+    key = ("generic", bool(batched), int(n_args), bool(value_only), bool(per_step), bool(clip), types_key)
+    with _lock:
+        if key not in _loaded:
+            source = generic_source(batched, n_args, value_only, per_step, clip)
+            stem = (f"gen_{'data' if batched else 'surf'}{'_vo' if value_only else ''}_a{int(n_args)}_{types_key}"
+                    f"_{_variant(per_step, clip)}")
+            module = _load(stem, source)
+            _loaded[key] = module.run_chunk
+            _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_chunk")
+        return _loaded[key]
+
+
+def kernel_function(func, params: str):
+    """``func`` (a registered fg, fg_step or step) compiled as the function
+    ``kernel(<params>)`` of a generated module of its own, cached on disk
+    under a digest of its sources like a driver (Numba's own cache would
+    miss a change to a helper in another file), for the generic tier."""
+    key = ("kernel", func, params)
+    with _lock:
+        if key not in _loaded:
+            py = getattr(func, "py_func", func)
+            source = (f'"""{py.__name__} for optbench\'s generic tier (see optbench.engine.generic)."""\n'
+                      "from optbench._jit import jit\n"
+                      f"{_import_line(func, 'inner', '@@FN@@')}\n\n\n"
+                      f"@jit\ndef kernel({params}):\n    return inner({params})\n")
+            stem = f"fn_{_safe(py.__module__.rsplit('.', 1)[-1])}__{_safe(py.__name__)}_p{params.count(',') + 1}"
+            module = _load(stem, source, func)
+            _loaded[key] = module.kernel
+            _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "kernel")
+        return _loaded[key]
+
+
+def driver(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False,
+           create: bool = True):
     """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk);
-    ``per_step``, ``clip``: see :func:`driver_source`."""
+    ``per_step``, ``clip``: see :func:`driver_source`; ``create=False``:
+    None unless its module was written before (by any process)."""
     key = (objective.name, optimizer.name, bool(per_step), bool(clip), *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
             source = driver_source(objective, optimizer, per_step, clip)
             stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{_variant(per_step, clip)}"
-            module = _load(stem, source, objective, optimizer)
+            module = _load(stem, source, objective.fg, optimizer.step, create=create)
+            if module is None:
+                return None
             _loaded[key] = module.run_chunk
             _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_chunk")
         return _loaded[key]
 
 
 def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int, escape: bool = True,
-                per_step: bool = False, clip: bool = False):
+                per_step: bool = False, clip: bool = False, create: bool = True):
     """The compiled-on-first-call ``run_blocks`` of the lane driver for this
     pair at dimension ``dim`` with blocks of ``lanes`` runs (cached on disk);
-    ``escape``, ``per_step``, ``clip``: see :func:`lane_source`."""
+    ``escape``, ``per_step``, ``clip``: see :func:`lane_source`; ``create``:
+    see :func:`driver`."""
     key = (objective.name, optimizer.name, int(dim), int(lanes), bool(escape), bool(per_step), bool(clip),
            *_identity(objective, optimizer))
     with _lock:
@@ -295,7 +381,9 @@ def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
             # no variant's stem is a prefix of another's (_remove_stale)
             stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
                     f"_{'esc' if escape else 'bnd'}_{_variant(per_step, clip)}")
-            module = _load(stem, source, objective, optimizer)
+            module = _load(stem, source, objective.fg, optimizer.step, create=create)
+            if module is None:
+                return None
             _loaded[key] = module.run_blocks
             _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_blocks")
         return _loaded[key]
@@ -313,14 +401,18 @@ def _identity(objective: Objective, optimizer: Optimizer) -> tuple:
     return objective.fg, objective.fg_step, optimizer.step, optimizer.n_state
 
 
-def _load(stem: str, source: str, objective: Objective, optimizer: Optimizer):
+def _load(stem: str, source: str, *functions, create: bool = True):
     """Write ``source`` as ``<stem>_<digest>.py`` in the cache folder (once)
     and import it; Numba then compiles or loads its functions from the
-    folder's ``__pycache__``."""
-    stem = f"{stem}_{_digest(source, objective, optimizer)}"
+    folder's ``__pycache__``.  The digest covers ``source``, the modules of
+    ``functions`` (those it imports) and :data:`KERNEL_SOURCES`.  With
+    ``create=False``: None where the file is not there yet."""
+    stem = f"{stem}_{kernel_digest(source, *(_module_source(f) for f in functions))}"
     folder = cache_dir()
     path = folder / f"{stem}.py"
     if not path.exists():
+        if not create:
+            return None
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale(folder, stem.rsplit("_", 1)[0])
     copied.write_once(path, source)

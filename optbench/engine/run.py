@@ -6,10 +6,13 @@ Runs are independent: a run's numbers depend on its own inputs only, never
 on which chunk or thread ran it, so results are identical for any thread
 count or chunk size.
 
-Two drivers give the same numbers bit for bit: the lane driver steps blocks
-of 16 runs sharing a hyperparameter row in lock-step (analytic objectives
-of dimension <= 8, vectorised across runs), the scalar driver one run at a
-time (everything else).
+Three drivers give the same numbers bit for bit: the lane driver steps
+blocks of 16 runs (32 with AVX2) sharing a hyperparameter row in lock-step
+(analytic objectives of dimension <= 8, vectorised across runs), the scalar
+driver one run at a time (everything else), both specialized to their
+(objective, optimizer) pair; and the generic driver, one run at a time for
+every pair of a kind (:mod:`.generic`), which runs what is too small to pay
+for compiling a specialized one (:func:`choose_tier`).
 
 Parallelism: the drivers are ``nogil`` Numba functions; work goes to a
 long-lived pool of Python threads, one per core (``threads`` or
@@ -30,8 +33,8 @@ import numpy as np
 from .._process import usable_cores
 from ..objectives import Problem
 from ..optimizers import Optimizer
-from . import compiling, drivers
-from .blocks import HUGE_PAGE, LANES, MAX_LANE_DIM, make_blocks, region_chunks, row_groups
+from . import compiling, drivers, generic
+from .blocks import HUGE_PAGE, MAX_LANE_DIM, make_blocks, region_chunks, row_groups
 
 DIVERGENCE_FACTOR = 1e8  # f - f* above 1e8 * max(f0 - f*, 1) counts as diverged
 
@@ -106,6 +109,12 @@ class PreparedGroup:
     threads: int
     kernel: Callable  # the compiled driver the tasks call ...
     kernel_args: tuple  # ... and the arguments it is compiled for
+    tier: str = "lanes"  # which driver: "lanes", "scalar" (specialized) or "generic"
+    functions: list = field(default_factory=list)  # (dispatcher, types) of the generic driver's first-class functions
+
+    def compile_items(self) -> list[tuple]:
+        """(dispatcher, argument types) of everything the tasks call compiled."""
+        return [(self.kernel, compiling.signature(self.kernel, self.kernel_args)), *self.functions]
 
 
 def schedules(optimizer: Optimizer, hp: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +187,7 @@ def prepare_group(
     chunk: int | None = None,
     on_chunk=None,
     driver: str = "auto",
+    work: float | None = None,
     out_curve_f: np.ndarray | None = None,
     out_x_final: np.ndarray | None = None,
     hp_steps: np.ndarray | None = None,
@@ -217,12 +227,21 @@ def prepare_group(
             raise ValueError(f"clip must have shape ({R}, 3) (max_norm, norm_type, clip_value), got {clip.shape}")
     sched, hpt, clip_table, sched_idx = run_settings(optimizer, hp, steps, hp_steps, hp_index, clip)
     per_step, clipped = hp_steps is not None, clip is not None
-    if driver not in ("auto", "lanes", "scalar"):
-        raise ValueError(f"driver must be 'auto', 'lanes' or 'scalar', got {driver!r}")
-    use_lanes = driver != "scalar" and lane_eligible(problem, optimizer, noise)
-    if driver == "lanes" and not use_lanes:
+    if driver not in DRIVERS:
+        raise ValueError(f"driver must be one of {', '.join(map(repr, DRIVERS))}, got {driver!r}")
+    if driver == "lanes" and not lane_eligible(problem, optimizer, noise):
         raise ValueError(f"the lane driver cannot run {problem.describe()} with {optimizer.name} "
                          f"(data objective, dim > {MAX_LANE_DIM}, gradient noise or a non-elementwise optimizer)")
+    if driver == "auto":
+        driver = os.environ.get("OPTBENCH_DRIVER") or "auto"
+        if driver not in ("auto", "specialized", "generic"):
+            raise ValueError(f"OPTBENCH_DRIVER must be 'auto', 'specialized' or 'generic', got {driver!r}")
+    tier = driver
+    if driver == "auto":
+        tier = choose_tier(problem, optimizer, noise, R * steps if work is None else work, per_step, clipped)
+    elif driver == "specialized":
+        tier = "lanes" if lane_eligible(problem, optimizer, noise) else "scalar"
+    use_lanes = tier == "lanes"
 
     def output(given, shape, fill):
         if given is None:
@@ -261,8 +280,14 @@ def prepare_group(
                                      per_step=per_step, clip=clipped)
         done = (lambda: on_chunk(R)) if on_chunk is not None else None
         return PreparedGroup(out, [(fn, args)] * calls, done, threads, fn, args)
-    fn = drivers.driver(problem.objective, optimizer, per_step, clipped)
-    inputs = dict(common, keys=np.zeros(R, np.uint64) if keys is None else keys,
+    kernels, functions = (), []
+    if tier == "generic":
+        fn = generic.driver(problem, per_step, clipped)
+        kernels = generic.kernels(problem, optimizer)
+        functions = generic.functions(kernels)
+    else:
+        fn = drivers.driver(problem.objective, optimizer, per_step, clipped)
+    inputs = dict(common, kernels=kernels, keys=np.zeros(R, np.uint64) if keys is None else keys,
                   noise=np.zeros(R) if noise is None else noise,
                   batch=np.zeros(R, np.int64) if batch is None else batch,
                   all_rows=problem.all_rows() if problem.batched else np.zeros(0, np.int64))
@@ -279,7 +304,29 @@ def prepare_group(
     for lo in range(0, R, chunk):
         hi = min(R, lo + chunk)
         tasks.append((work, (hi - lo, drivers.call_args(fn, dict(inputs, lo=lo, hi=hi)))))
-    return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)))
+    return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)), tier,
+                         functions)
+
+
+DRIVERS = ("auto", "specialized", "lanes", "scalar", "generic")
+
+
+def choose_tier(problem: Problem, optimizer: Optimizer, noise: np.ndarray | None, work: float,
+                per_step: bool = False, clip: bool = False) -> str:
+    """The driver ``driver="auto"`` runs a group with: the specialized one
+    (``"lanes"`` where :func:`lane_eligible`, else ``"scalar"``) where it
+    is compiled already or pays for its compile over ``work`` runs x steps
+    (:func:`generic.worth_specializing`), else ``"generic"``.  Every driver
+    gives the same numbers, so the choice changes only the time."""
+    kind = "lanes" if lane_eligible(problem, optimizer, noise) else "scalar"
+    if kind == "lanes":
+        fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, drivers.lane_width(optimizer, problem.dim),
+                                 escape=problem.unbounded, per_step=per_step, clip=clip, create=False)
+    else:
+        fn = drivers.driver(problem.objective, optimizer, per_step, clip, create=False)
+    if fn is not None and (fn.overloads or compiling.cached_any(fn)):
+        return kind
+    return kind if generic.worth_specializing("data" if problem.batched else kind, work) else "generic"
 
 
 def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.ndarray, **kw) -> GroupResult:
@@ -298,10 +345,15 @@ def run_group(problem: Problem, optimizer: Optimizer, x0: np.ndarray, hp: np.nda
     applied to the gradient before each step as torch's
     ``clip_grad_norm_`` then ``clip_grad_value_``.
 
-    ``driver``: ``"lanes"`` (blocks of :data:`LANES` runs stepped together,
-    vectorised; see :func:`lane_eligible`), ``"scalar"`` (one run at a
-    time), or ``"auto"``: lanes where eligible.  Both give the same numbers
-    bit for bit.  ``out_curve_f`` / ``out_x_final``: C-contiguous float64
+    ``driver``: ``"lanes"`` (blocks of :func:`~.drivers.lane_width` runs
+    stepped together, vectorised; see :func:`lane_eligible`), ``"scalar"`` (one run at a
+    time), both specialized to the pair, ``"specialized"`` (lanes where
+    eligible, else scalar), ``"generic"`` (one driver for all pairs, see
+    :mod:`optbench.engine.generic`), or ``"auto"`` (:func:`choose_tier`:
+    specialized where compiled already or where ``work``, the runs x steps
+    the caller expects to run with it, pays for its compile; else
+    generic; ``$OPTBENCH_DRIVER`` = ``specialized`` or ``generic`` overrides
+    it).  All give the same numbers bit for bit.  ``out_curve_f`` / ``out_x_final``: C-contiguous float64
     arrays of the result's shapes to write into (no copy for a caller that
     gathers several groups into one array).  Keyword arguments: those of
     the signature shown (``inspect.signature(run_group)``).
@@ -331,7 +383,7 @@ def run_groups(groups) -> list[GroupResult]:
             break
     if len(prepared) > 1:
         # kernels not compiled yet compile side by side in processes, one per thread
-        compiling.compile_missing([(p.kernel, p.kernel_args) for p in prepared], max(p.threads for p in prepared))
+        compiling.compile_missing([i for p in prepared for i in p.compile_items()], max(p.threads for p in prepared))
     pending = []
     try:
         for p in prepared:
@@ -362,43 +414,47 @@ def run_groups(groups) -> list[GroupResult]:
     return results
 
 
-def compile_kernels(groups) -> int:
-    """Load or compile the drivers that :func:`run_groups` would call for
-    ``groups`` (dicts of :func:`run_group`'s keyword arguments; a run or
-    two per group is enough: the drivers depend on the arguments' types,
-    not their sizes), the missing ones side by side in processes
-    (:func:`optbench.engine.compiling.compile_missing`).  Returns the
-    number compiled in other processes."""
+def compile_kernels(groups, notify=None) -> int:
+    """Load or compile the drivers (and the generic driver's functions)
+    that :func:`run_groups` would call for ``groups`` (dicts of
+    :func:`run_group`'s keyword arguments; a run or two per group is
+    enough: the drivers depend on the arguments' types, not their sizes,
+    but the tier on ``work``), the missing ones side by side in processes
+    (:func:`optbench.engine.compiling.compile_missing`, which calls
+    ``notify(n, processes)`` first).  Returns the number compiled in other processes."""
     prepared = [prepare_group(**kw) for kw in groups]
     if not prepared:
         return 0
-    n = compiling.compile_missing([(p.kernel, p.kernel_args) for p in prepared], max(p.threads for p in prepared))
-    for p in prepared:  # load (or compile) the rest here
-        p.kernel.compile(compiling.signature(p.kernel, p.kernel_args))
+    items = [i for p in prepared for i in p.compile_items()]
+    n = compiling.compile_missing(items, max(p.threads for p in prepared), notify)
+    for fn, sig in items:  # load (or compile) the rest here
+        fn.compile(sig)
     return n
 
 
 def _lane_call(problem: Problem, optimizer: Optimizer, sched_idx: np.ndarray, common: dict, *, threads: int,
                chunk: int | None, per_step: bool = False, clip: bool = False) -> tuple[Callable, tuple, int]:
     """The lane driver, its arguments and how many concurrent calls of it
-    run the group: blocks of LANES runs (one hyperparameter row each),
+    run the group: blocks of :func:`~optbench.engine.drivers.lane_width`
+    runs (one hyperparameter row each),
     shared out between ``threads`` calls of the nogil driver: each call
     works through its own region of blocks, then helps with the others'
     (:func:`~optbench.engine.blocks.region_chunks`; with ``chunk``, one
     region of ``chunk`` runs at a time), taking chunks from counters
     (atomic adds inside the kernel), so load balances dynamically with one
     dispatch per thread."""
-    blocks = make_blocks(sched_idx, LANES)
-    fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, LANES, escape=common["f_escape"] > -np.inf,
+    lanes = drivers.lane_width(optimizer, problem.dim)
+    blocks = make_blocks(sched_idx, lanes)
+    fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, lanes, escape=common["f_escape"] > -np.inf,
                              per_step=per_step, clip=clip)
     nb = blocks.shape[0]
     calls = min(threads, max(1, nb))
     if chunk is None:
         curve_f = common["curve_f"]
-        block_bytes = LANES * curve_f.shape[1] * curve_f.itemsize
+        block_bytes = lanes * curve_f.shape[1] * curve_f.itemsize
         starts, counter = region_chunks(nb, calls, HUGE_PAGE // max(1, block_bytes))
     else:  # ``chunk`` counts runs, as for the scalar driver
-        starts = np.append(np.arange(0, nb, max(1, -(-int(chunk) // LANES)), dtype=np.int64), nb)
+        starts = np.append(np.arange(0, nb, max(1, -(-int(chunk) // lanes)), dtype=np.int64), nb)
         counter = np.array([0, 0, starts.size - 1], dtype=np.int64)
     args = drivers.call_args(fn, dict(common, counter=counter, starts=starts, blk_runs=blocks))
     return fn, args, calls  # each call takes chunks until none are left
