@@ -12,7 +12,7 @@ import importlib
 
 from ._errors import OptbenchError, ResultsError, SpecError  # noqa: E402
 
-_LAZY = {"run": "api", "load": "api", "Results": "api", "check_gradients": "objectives.gradcheck"}
+_LAZY = {"run": "api", "load": "api", "warm": "api", "Results": "api", "check_gradients": "objectives.gradcheck"}
 _SUBPACKAGES = ("api", "bench", "engine", "grid", "objectives", "optimizers", "report", "spec", "storage", "sweep")
 
 

@@ -41,7 +41,7 @@ from .storage import (
 from .storage import load as storage_load
 from .sweep import SweepInterrupted, run_sweep
 
-__all__ = ["Results", "SweepInterrupted", "load", "run"]
+__all__ = ["Results", "SweepInterrupted", "load", "run", "warm"]
 
 
 def load(path, *, partial: bool = False, verify: bool = True, plugins=()) -> Results:
@@ -162,6 +162,31 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
 
             build_report(folder, quiet=quiet, workers=processes, pool=drawing, plugins=entries)
     return results
+
+
+def warm(spec, *, threads: int | None = None, generic: bool = False, plugins=(), notify=None) -> int:
+    """Compile, without running it, every kernel ``spec`` needs into the
+    kernel cache, ``threads`` processes at a time: the specialized drivers
+    (the fastest; a later ``run`` uses what is compiled), or with
+    ``generic`` what a first ``run`` would compile.  ``notify(n,
+    processes)`` is called before compiling; returns ``n``."""
+    if isinstance(plugins, (str, os.PathLike)):
+        plugins = [plugins]
+    plugins_mod.load_all(plugins)
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    plugins_mod.check_used(spec)
+    ensure_cache_dir()
+    from .sweep.chunk import warm as warm_groups
+
+    counted = []
+
+    def count(n: int, processes: int) -> None:
+        counted.append(n)
+        if notify is not None:
+            notify(n, processes)
+
+    warm_groups(spec, plan(spec), threads=threads, notify=count, driver="auto" if generic else "specialized")
+    return sum(counted)
 
 
 @dataclass(frozen=True)

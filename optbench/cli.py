@@ -169,6 +169,24 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_warm(args) -> int:
+    import time
+
+    from .api import warm
+
+    def say(n: int, processes: int) -> None:
+        print(f"compiling {n} kernel{'s' * (n != 1)} ({processes} process{'es' * (processes != 1)})…",
+              file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    n = warm(Path(args.spec), threads=args.threads, generic=args.generic, plugins=_plugin_entries(args),
+             notify=say)
+    what = "the generic tier's kernels" if args.generic else "the specialized drivers"
+    print(f"{what} for {args.spec} are ready: {n} compiled in {time.perf_counter() - t0:.1f} s"
+          if n else f"{what} for {args.spec} were ready already")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report.export import table_formats
     from .report.pool import DrawingPool, early_helpers
@@ -218,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run chunks on a local Dask cluster of N worker processes (needs the dask extra)")
     _plugin_argument(r, "define more objectives and optimizers (repeatable; the spec may name more in plugins = [...])")
     r.set_defaults(fn=cmd_run)
+
+    w = sub.add_parser("warm", help="compile the kernels a spec needs, without running it",
+                       description="Compile into the kernel cache what later runs of SPEC use: by default the "
+                                   "specialized drivers (the fastest), which otherwise compile only for large "
+                                   "sweeps; a run then starts at full speed.")
+    w.add_argument("spec", help="sweep spec (TOML), e.g. problems/quick.toml")
+    w.add_argument("--threads", type=int, default=None, help="compiling processes (default: all cores)")
+    w.add_argument("--generic", action="store_true",
+                   help="compile only what a first run would (the generic driver and the functions it calls)")
+    _plugin_argument(w, "define more objectives and optimizers (repeatable)")
+    w.set_defaults(fn=cmd_warm)
 
     rep = sub.add_parser("report", help="rebuild report.html from a results folder")
     rep.add_argument("results", help="results folder, e.g. results/quick")

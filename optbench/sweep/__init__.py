@@ -82,7 +82,8 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
             run_chunks(client, spec, todo, manifest["chunk_runs"], write, threads=threads,
                        on_chunk=lambda data: progress.add(data.n_runs), plugins=plugins)
         elif todo:
-            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})], threads=threads)
+            compile_s = warm(spec, [groups[i] for i in sorted({c.group for c in todo})], threads=threads,
+                             notify=None if quiet else _compiling)
             for chunk in todo:
                 write(compute_chunk(spec, chunk, groups, threads=threads, on_runs=progress.add))
     except KeyboardInterrupt:
@@ -117,6 +118,12 @@ def run_sweep(spec: Spec, store: SweepFolder, done: dict, *, quiet: bool, thread
     except OSError as exc:
         raise ResultsError(f"cannot write {exc.filename or store.folder}: {exc.strerror or exc}; every chunk is "
                            f"finished and kept in {store.folder}; run the same command again to finish it") from None
+
+
+def _compiling(n: int, processes: int) -> None:
+    """Say on stderr that a cold start is compiling, and how."""
+    print(f"compiling {n} kernel{'s' * (n != 1)} ({processes} process{'es' * (processes != 1)})…",
+          file=sys.stderr, flush=True)
 
 
 class _WriteFailed(Exception):

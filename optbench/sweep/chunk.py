@@ -23,9 +23,12 @@ CURVE_SLICE_POINTS = 1_000_000  # logged points converted to a table at a time
 
 
 def group_call(spec: Spec, group: Group, runs: GroupRuns, threads: int) -> dict:
-    """:func:`optbench.engine.run_group`'s arguments for ``runs`` of ``group``."""
+    """:func:`optbench.engine.run_group`'s arguments for ``runs`` of ``group``
+    (the driver chosen for the whole group's work, so every chunk and the
+    warm-up agree)."""
     R = runs.n_runs
     return dict(problem=group.case.problem, optimizer=runs.optimizer, x0=runs.x0, hp=runs.hp, steps=spec.steps,
+                work=group.n_runs * spec.steps,
                 log_every=spec.log_every, keys=runs.keys, noise=np.full(R, group.case.noise),
                 batch=np.full(R, group.case.batch_size, np.int64), targets=spec.targets,
                 grad_tol=spec.grad_tol, record_grad=spec.record_grad_norm, threads=threads, **runs.engine_args())
@@ -64,11 +67,14 @@ def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *
                      time.perf_counter() - t0, threads)
 
 
-def warm(spec: Spec, groups: list[Group], threads: int | None = None) -> float:
+def warm(spec: Spec, groups: list[Group], threads: int | None = None, notify=None, driver: str = "auto") -> float:
     """Load (or compile) every kernel the sweep needs, before the first
     chunk runs: the missing ones compile side by side in ``threads``
-    processes (see :func:`optbench.engine.compile_kernels`); seconds taken."""
+    processes (see :func:`optbench.engine.compile_kernels`, which calls
+    ``notify(n, processes)`` first); ``driver``: see
+    :func:`optbench.engine.run_group`; seconds taken."""
     t0 = time.perf_counter()
     threads = engine.default_threads() if threads is None else max(1, int(threads))
-    engine.compile_kernels([group_call(spec, g, group_runs(spec, g, 0, 1), threads) for g in groups])
+    engine.compile_kernels([dict(group_call(spec, g, group_runs(spec, g, 0, 1), threads), driver=driver)
+                            for g in groups], notify)
     return time.perf_counter() - t0
