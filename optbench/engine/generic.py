@@ -83,12 +83,25 @@ def kernels(problem: Problem, optimizer: Optimizer) -> tuple:
     n_args = drivers.n_extra_args(objective)
     params = _fg_params(objective.batched, n_args)
     fsig = signature(F64, VEC, VEC, *((ROWS,) if objective.batched else ()), *(typeof(a) for a in problem.args))
-    fg = FirstClass(drivers.kernel_function(objective.fg, params), fsig)
-    fg_step = fg
-    if objective.batched and objective.fg_step is not None:
-        fg_step = FirstClass(drivers.kernel_function(objective.fg_step, params), fsig)
+    if objective.batched:  # called as the specialized drivers call them: a whole (mini)batch per call
+        fg = FirstClass(_registered(objective.fg), fsig)
+        fg_step = fg if objective.fg_step is None else FirstClass(_registered(objective.fg_step), fsig)
+    else:
+        fg = fg_step = FirstClass(drivers.kernel_function(objective.fg, params), fsig)
     step = FirstClass(drivers.kernel_function(optimizer.step, STEP_PARAMS), STEP_SIG)
     return int(optimizer.n_state), fg, fg_step, step
+
+
+def _registered(fn):
+    """A data objective's registered ``fg`` itself, compiled once for the
+    problem, the generic driver and the specialized one alike (inlining its
+    tree of helpers into a module of its own cost seconds; see
+    :func:`drivers._fill`), compiled ahead in other processes where they can
+    import it by name."""
+    py = getattr(fn, "py_func", fn)
+    if drivers.recipe_of(fn) is None and py.__module__.startswith("optbench."):
+        drivers.add_recipe(fn, py.__module__, py.__name__)
+    return fn
 
 
 def driver(problem: Problem, per_step: bool = False, clip: bool = False):
