@@ -44,7 +44,7 @@ STEP_PARAMS = "x, g, state, hp, sched, t"
 # When a specialized driver pays for its compile (seconds of one core, see
 # docs/performance.md, "Two tiers"): the generic driver's extra time per run
 # and step, and how much of it justifies compiling.
-GENERIC_EXTRA_S = {"lanes": 25e-9, "scalar": 4e-9, "data": 0.0}
+GENERIC_EXTRA_S = {"lanes": 80e-9, "scalar": 55e-9, "data": 0.0}
 SPECIALIZE_AFTER_S = 3.0
 
 
