@@ -23,6 +23,7 @@ from ._errors import ResultsError, SpecError
 from ._process import usable_cores
 from .engine import log_steps
 from .engine.drivers import ensure_cache_dir
+from .engine.run import driver_override
 from .engine.sources import code_digest
 from .grid import check_memory, chunk_plan, default_chunk_runs, plan
 from .report.pool import DrawingPool, auto_workers
@@ -113,6 +114,7 @@ def run(spec, out="results", *, overwrite: bool = False, report: bool = True, qu
     """
     if isinstance(plugins, (str, os.PathLike)):
         plugins = [plugins]
+    driver_override()  # a bad $OPTBENCH_DRIVER is refused before anything is written
     extra = plugins_mod.load_all(plugins)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     plugins_mod.check_used(spec)

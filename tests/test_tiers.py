@@ -5,13 +5,17 @@ every optimizer on an analytic and a data objective; and which tier a group
 gets."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import optbench
-from optbench import engine, objectives, optimizers
+from optbench import cli, engine, objectives, optimizers
 from optbench.engine import drivers, generic
+
+QUICK = Path(__file__).resolve().parents[1] / "problems" / "quick.toml"
 
 ALL = optimizers.names()
 SPEC = """
@@ -123,7 +127,7 @@ def _fresh_cache(monkeypatch, folder):
     monkeypatch.setattr(drivers, "_loaded", {})
 
 
-def test_auto_runs_small_work_generic_and_large_or_compiled_work_specialized(tmp_path, monkeypatch):
+def test_auto_runs_small_work_generic_and_large_or_compiled_work_specialized(tmp_path, monkeypatch, capsys):
     _fresh_cache(monkeypatch, tmp_path)  # no specialized driver compiled yet
     problem, opt = objectives.make("himmelblau"), optimizers.get("adagrad")
     assert engine.choose_tier(problem, opt, None, work=1e6) == "generic"
@@ -137,6 +141,11 @@ def test_auto_runs_small_work_generic_and_large_or_compiled_work_specialized(tmp
     monkeypatch.setenv("OPTBENCH_DRIVER", "fastest")
     with pytest.raises(ValueError, match="OPTBENCH_DRIVER must be"):
         engine.prepare_group(**_group(problem, opt))
+    # from the command: one line, exit 2, no folder made
+    assert cli.main(["run", str(QUICK), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+    assert capsys.readouterr().err.splitlines() == [
+        "optbench: error: OPTBENCH_DRIVER must be 'auto', 'specialized' or 'generic', got 'fastest'"]
 
 
 def test_a_wrong_return_type_is_named_not_called():

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from .._errors import SpecError
 from .._process import usable_cores
 from ..objectives import Problem
 from ..optimizers import Optimizer
@@ -233,9 +234,7 @@ def prepare_group(
         raise ValueError(f"the lane driver cannot run {problem.describe()} with {optimizer.name} "
                          f"(data objective, dim > {MAX_LANE_DIM}, gradient noise or a non-elementwise optimizer)")
     if driver == "auto":
-        driver = os.environ.get("OPTBENCH_DRIVER") or "auto"
-        if driver not in ("auto", "specialized", "generic"):
-            raise ValueError(f"OPTBENCH_DRIVER must be 'auto', 'specialized' or 'generic', got {driver!r}")
+        driver = driver_override()
     tier = driver
     if driver == "auto":
         tier = choose_tier(problem, optimizer, noise, R * steps if work is None else work, per_step, clipped)
@@ -309,6 +308,14 @@ def prepare_group(
 
 
 DRIVERS = ("auto", "specialized", "lanes", "scalar", "generic")
+
+
+def driver_override() -> str:
+    """``$OPTBENCH_DRIVER`` (``auto`` where unset): what ``driver="auto"`` means."""
+    value = os.environ.get("OPTBENCH_DRIVER") or "auto"
+    if value not in ("auto", "specialized", "generic"):
+        raise SpecError(f"OPTBENCH_DRIVER must be 'auto', 'specialized' or 'generic', got {value!r}")
+    return value
 
 
 def choose_tier(problem: Problem, optimizer: Optimizer, noise: np.ndarray | None, work: float,
