@@ -101,6 +101,9 @@ def _adapters(batched: bool, n_args: int, generic: bool = False) -> str:
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], object] = {}
+# (driver key, cache folder) -> the module file that was not there (create=False): a later
+# look costs a stat, not the source and digest again (choose_tier asks per group and chunk)
+_absent: dict[tuple, Path] = {}
 # id(dispatcher) -> how another process gets the same dispatcher (see compile_missing)
 _recipes: dict[int, tuple] = {}
 
@@ -357,9 +360,11 @@ def driver(objective: Objective, optimizer: Optimizer, per_step: bool = False, c
     key = (objective.name, optimizer.name, bool(per_step), bool(clip), *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
+            if not create and _still_absent(key):
+                return None
             source = driver_source(objective, optimizer, per_step, clip)
             stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{_variant(per_step, clip)}"
-            module = _load(stem, source, objective.fg, optimizer.step, create=create)
+            module = _load(stem, source, objective.fg, optimizer.step, create=create, key=key)
             if module is None:
                 return None
             _loaded[key] = module.run_chunk
@@ -377,11 +382,13 @@ def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
            *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
+            if not create and _still_absent(key):
+                return None
             source = lane_source(objective, optimizer, dim, lanes, escape, per_step=per_step, clip=clip)
             # no variant's stem is a prefix of another's (_remove_stale)
             stem = (f"lane_{_safe(objective.name)}__{_safe(optimizer.name)}_d{int(dim)}_k{int(lanes)}"
                     f"_{'esc' if escape else 'bnd'}_{_variant(per_step, clip)}")
-            module = _load(stem, source, objective.fg, optimizer.step, create=create)
+            module = _load(stem, source, objective.fg, optimizer.step, create=create, key=key)
             if module is None:
                 return None
             _loaded[key] = module.run_blocks
@@ -401,7 +408,13 @@ def _identity(objective: Objective, optimizer: Optimizer) -> tuple:
     return objective.fg, objective.fg_step, optimizer.step, optimizer.n_state
 
 
-def _load(stem: str, source: str, *functions, create: bool = True):
+def _still_absent(key: tuple) -> bool:
+    """Whether the module file of driver ``key`` was found missing before and still is."""
+    path = _absent.get((key, cache_dir()))
+    return path is not None and not path.exists()
+
+
+def _load(stem: str, source: str, *functions, create: bool = True, key: tuple | None = None):
     """Write ``source`` as ``<stem>_<digest>.py`` in the cache folder (once)
     and import it; Numba then compiles or loads its functions from the
     folder's ``__pycache__``.  The digest covers ``source``, the modules of
@@ -412,6 +425,8 @@ def _load(stem: str, source: str, *functions, create: bool = True):
     path = folder / f"{stem}.py"
     if not path.exists():
         if not create:
+            if key is not None:
+                _absent[(key, folder)] = path
             return None
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale(folder, stem.rsplit("_", 1)[0])

@@ -291,7 +291,7 @@ def prepare_group(
                   batch=np.zeros(R, np.int64) if batch is None else batch,
                   all_rows=problem.all_rows() if problem.batched else np.zeros(0, np.int64))
 
-    def work(n_runs, args):
+    def task(n_runs, args):
         fn(*args)
         if on_chunk is not None:
             on_chunk(n_runs)
@@ -302,7 +302,7 @@ def prepare_group(
     tasks = []
     for lo in range(0, R, chunk):
         hi = min(R, lo + chunk)
-        tasks.append((work, (hi - lo, drivers.call_args(fn, dict(inputs, lo=lo, hi=hi)))))
+        tasks.append((task, (hi - lo, drivers.call_args(fn, dict(inputs, lo=lo, hi=hi)))))
     return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)), tier,
                          functions)
 
