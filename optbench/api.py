@@ -26,6 +26,7 @@ from .engine.drivers import ensure_cache_dir
 from .engine.run import driver_override
 from .engine.sources import code_digest
 from .grid import check_memory, chunk_plan, default_chunk_runs, plan
+from .objectives.instances import manifest_records
 from .report.pool import DrawingPool, auto_workers
 from .spec import Spec, load_spec
 from .storage import (
@@ -294,6 +295,9 @@ def _open(spec: Spec, folder: Path, digest: str, overwrite: bool, chunk_runs: in
         "versions": _versions(),
         "machine": machine_info(),
     }
+    instances = manifest_records(c.problem for c in spec.objective_cases)
+    if instances:  # rotated / shifted objectives: R, s and c of each, as run
+        manifest["objective_instances"] = instances
     return SweepFolder.create(folder, manifest), {}, notes
 
 

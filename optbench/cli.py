@@ -122,7 +122,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .objectives.gradcheck import check_gradients
+    from .objectives.gradcheck import ROTATED_LABEL, check_gradients
 
     _load_plugins(args)
     results = check_gradients(args.objective or None, points=args.points, seed=args.seed, tol=args.tol)
@@ -131,7 +131,8 @@ def cmd_check(args) -> int:
         print(json.dumps([{**r.__dict__, "passed": r.passed} for r in results], indent=2, default=str))
     else:
         print(f"gradient check: analytic vs central differences, {args.points} random points per variant, "
-              f"tolerance {args.tol:g} (relative)")
+              f"tolerance {args.tol:g} (relative); analytic objectives also as their rotated and shifted "
+              f"instance 1 (variant '{ROTATED_LABEL}')")
         rows = [{"objective": r.objective, "variant": r.variant, "dim": r.dim,
                  "max_rel_error": f"{r.max_rel_error:.2e}", "result": "ok" if r.passed else "FAIL"} for r in results]
         print(_table(rows, ["objective", "variant", "dim", "max_rel_error", "result"]))
@@ -196,7 +197,8 @@ def cmd_report(args) -> int:
         from .report import build_report
 
         path = build_report(args.results, quiet=args.quiet or not sys.stderr.isatty(), pool=drawing,
-                            plugins=_plugin_entries(args), tables=tables, figure_format=args.figures)
+                            plugins=_plugin_entries(args), tables=tables, figure_format=args.figures,
+                            x_axis=args.x_axis)
     print(f"report: {path}")
     if tables:
         print(f"tables: {path.parent / 'tables'}")
@@ -256,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(comma-separated), or all")
     rep.add_argument("--figures", default="png", choices=["png", "svg", "pdf"],
                      help="plots/ holds each figure as PNG and, with svg or pdf, in that format too (default: png)")
+    rep.add_argument("--x-axis", default="auto", choices=["auto", "steps", "evals"],
+                     help="what convergence curves and runtime distributions count, and which ERT ranks: steps, "
+                          "objective evaluations, or auto (evaluations where any run's differ from its steps)")
     _plugin_argument(rep, "load this plugin to draw the figures that need it (repeatable); a results folder "
                           "never loads a plugin by itself unless you ran it here")
     rep.set_defaults(fn=cmd_report)

@@ -42,6 +42,8 @@ TOP_FIELDS = {
     "init": "[init] table",
 }
 OBJECTIVE_FIELDS = {"name", "dim", "batch_size", "grad_noise"}
+# fields of an analytic objective's entry: its seeded rotated / shifted instance
+INSTANCE_FIELDS = set(objectives_mod.TRANSFORM_PARAMS)
 # fields of an [[optimizers]] entry besides its hyperparameters: how it is trained
 TRAINING_FIELDS = {
     "scheduler": "an lr scheduler table { name = ..., args }, or a list of them (an axis); \"none\": constant lr",
@@ -364,6 +366,7 @@ def validate(raw: dict, base: Path | None = None) -> Spec:
         skipped.extend(skip)
     if not optimizer_cases:
         raise SpecError(f"optimizers: every combination was invalid and skipped ({len(skipped)}); nothing to run")
+    _check_closure_cases(objective_cases, optimizer_cases)
 
     spec = Spec(
         name=name, steps=steps, log_every=log_every, seed=seed, targets=targets, repeats=repeats,
@@ -491,9 +494,10 @@ def _objective_cases(i: int, entry: dict, inits: list[InitSpec]) -> list[Objecti
         objective = objectives_mod.get(name)
     except SpecError as exc:
         raise SpecError(f"{where}: {exc}") from None
-    allowed = OBJECTIVE_FIELDS | set(objective.params)
+    allowed = OBJECTIVE_FIELDS | set(objective.params) | (set() if objective.batched else INSTANCE_FIELDS)
     for key in entry:
-        if key not in allowed:
+        # rotate / shift / instance on a data objective: make() says why not
+        if key not in allowed and key not in INSTANCE_FIELDS:
             raise SpecError(f"{where}: {_unknown(f'field of objective {name!r}', key, allowed)}")
     keys = [k for k in entry if k != "name"]
     axes = [axis_values(entry[k], f"{where}: {k}") for k in keys]
@@ -621,6 +625,9 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool, steps: int) -> tup
             raise SpecError(f"{where}: {_unknown(f'hyperparameter of {name!r}', key, known)}")
     tables = _scheduler_tables(entry["scheduler"], where) if "scheduler" in entry else [None]
     clips = _clip_axes(entry, where)
+    if opt.closure and (any(t is not None for t in tables) or any(c is not None for c in clips)):
+        raise SpecError(f"{where}: {name} evaluates the objective in a line search; it takes no scheduler and no "
+                        f"gradient clipping (remove them from the entry)")
     if any(t is not None for t in tables) and not opt.per_step_hypers:
         raise SpecError(f"{where}: optimizer {name!r} cannot take a scheduler: its schedule(hp, steps) reads one "
                         f"hyperparameter row, not one per step (see optbench.optimizers.step_rows)")
@@ -644,6 +651,22 @@ def _optimizer_cases(i: int, entry: dict, skip_invalid: bool, steps: int) -> tup
             sched = None if table is None else _resolve_scheduler(table, where, steps, opt)
             cases.extend(OptimizerCase(i, name, resolved, sched, clip) for clip in clips)
     return cases, skipped
+
+
+def _check_closure_cases(objective_cases: list, optimizer_cases: list) -> None:
+    """A line-search optimizer (``closure``) needs the exact full-batch
+    gradient, evaluated as often as it asks: refuse minibatches and
+    gradient noise with it, naming both entries."""
+    for oc in optimizer_cases:
+        opt = optimizers_mod.get(oc.name)
+        if not opt.closure:
+            continue
+        where = f"[[optimizers]] #{oc.entry}: {oc.name} evaluates the objective in a line search"
+        for case in objective_cases:
+            if case.batch_size or case.noise:
+                what = f"batch_size = {case.batch_size}" if case.batch_size else f"grad_noise = {case.noise:g}"
+                raise SpecError(f"{where}, which needs exact full-batch gradients; [[objectives]] #{case.entry} "
+                                f"({case.problem.name}) has {what} (put them in separate specs)")
 
 
 def _resolve_scheduler(table: dict, where: str, steps: int, opt) -> dict:

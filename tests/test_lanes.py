@@ -55,7 +55,7 @@ def _compare(problem, opt, R=37, steps=150, seed=0):
     return a
 
 
-@pytest.mark.parametrize("name", optimizers.names())
+@pytest.mark.parametrize("name", [n for n in optimizers.names() if optimizers.get(n).elementwise])
 def test_every_optimizer_steps_lanes_as_it_steps_one_run(name):
     res = _compare(objectives.make("rosenbrock", 2), optimizers.get(name))
     assert res.status.size == 37
@@ -284,7 +284,7 @@ def test_lane_driver_writes_every_curve_cell():
 
 
 @pytest.mark.parametrize("name", [n if n in ("adam", "sgd") else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in optimizers.names()])
+                                  for n in optimizers.names() if optimizers.get(n).elementwise])
 def test_the_block_state_is_promoted_to_registers(name, tmp_path, monkeypatch):
     """A speed property, checked on the compiled code, not timed: where this
     CPU keeps the lane driver's block state in registers

@@ -86,8 +86,9 @@ def test_lion_steps_as_a_numpy_reference_of_its_docstring_rule():
 
 def test_the_example_objective_has_a_correct_gradient_and_minimum():
     plugins.load(EXAMPLE)
-    [result] = optbench.check_gradients(["bohachevsky"])
-    assert result.passed, result
+    results = optbench.check_gradients(["bohachevsky"])  # as defined, and rotated and shifted
+    assert [r.variant for r in results] == ["dim=2", "rotate+shift instance 1"]
+    assert all(r.passed for r in results), results
     problem = objectives.make("bohachevsky")
     f, g = problem.value_and_grad(problem.minima[0].x)
     assert f == pytest.approx(0.0, abs=1e-15) and np.abs(g).max() < 1e-12
@@ -279,7 +280,7 @@ def test_list_and_check_see_a_plugin(capsys):
     rc, out, _ = _cli(["list", "optimizers", "--plugin", str(EXAMPLE)], capsys)
     assert rc == 0 and "lion" in out and str(EXAMPLE) in out
     rc, out, _ = _cli(["check", "bohachevsky", "--plugin", str(EXAMPLE)], capsys)
-    assert rc == 0 and "bohachevsky" in out and "1 passed" in out
+    assert rc == 0 and "bohachevsky" in out and "2 passed" in out  # also its rotated and shifted instance
 
 
 BAD = {

@@ -111,7 +111,7 @@ def test_run_writes_tables_and_refuses_a_different_spec(tmp_path):
     folder = tmp_path / "t"
     assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "chunks", "manifest.json"}
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["schema_version"] == 2 and manifest["n_runs"] == 8 and manifest["state"] == "complete"
+    assert manifest["schema_version"] == 3 and manifest["n_runs"] == 8 and manifest["state"] == "complete"
     loaded = optbench.load(folder)
     pd.testing.assert_frame_equal(loaded.runs, res.runs)
     assert loaded.runs["optimizer"].dtype == "category" and loaded.runs["status"].dtype == "category"
@@ -172,7 +172,7 @@ def test_load_of_a_missing_or_corrupt_folder_names_the_file(tmp_path):
         optbench.load(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}))
-    with pytest.raises(optbench.ResultsError, match="schema version 1; this optbench reads version 2"):
+    with pytest.raises(optbench.ResultsError, match="schema version 1; this optbench reads versions 2 to 3"):
         optbench.load(folder)
 
 

@@ -17,7 +17,7 @@ from optbench.engine import drivers, generic
 
 QUICK = Path(__file__).resolve().parents[1] / "problems" / "quick.toml"
 
-ALL = optimizers.names()
+ALL = [n for n in optimizers.names() if not optimizers.get(n).closure]  # line searches: test_line_search.py
 SPEC = """
 name = "tiers"
 steps = 60

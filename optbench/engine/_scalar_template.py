@@ -13,6 +13,13 @@ Per run r in [lo, hi): x <- x0[r]; for t = 0 .. steps: evaluate f and the
 gradient at x (for data objectives the full-data value is evaluated at
 logged steps, the minibatch gradient drives the update), record, check
 targets / divergence / gradient tolerance, then take optimizer step t + 1.
+
+With TRANSFORM the objective is an instance f(R (x - s) + c) (see
+optbench.objectives.instances).  With CLOSURE the optimizer's step
+evaluates the objective itself (a line search, L-BFGS) through the closure
+(fg, its arguments, the instance's transform, scratch) and returns how many
+evaluations it made; the driver counts them, one more per step, into
+curve_e, evals_final and target_evals.
 """
 import math
 
@@ -24,6 +31,7 @@ from optbench._codes import ESCAPED as STATUS_ESCAPED
 from optbench._codes import SPLITMIX_GAMMA, SPLITMIX_M1, SPLITMIX_M2, SPLITMIX_SHIFTS
 from optbench._codes import UNCONVERGED as STATUS_UNCONVERGED
 from optbench._jit import jit
+from optbench.objectives.instances import pull_back, to_base
 from optbench.objectives.surfaces import sphere_fg as fg  # @@FG@@
 from optbench.optimizers.sgd import sgd_step as step  # @@STEP@@
 
@@ -34,6 +42,8 @@ VALUE_ONLY = False  # @@VALUE_ONLY@@
 STATE_SIZE = 1  # @@STATE@@
 PER_STEP = False  # @@PER_STEP@@
 CLIP = False  # @@CLIP@@
+CLOSURE = False  # @@CLOSURE@@
+TRANSFORM = False  # @@TRANSFORM@@
 
 
 # @@ADAPTERS-BEGIN@@
@@ -48,8 +58,9 @@ def rows_fg(x, g, rows, args, kernels):
 
 
 @jit(inline="always")
-def opt_step(x, g, state, hp, sched, t, kernels):
+def opt_step(x, g, f, state, hp, sched, t, all_rows, args, xform, y, gy, kernels):
     step(x, g, state, hp, sched, t)
+    return 0
 
 
 @jit(inline="always")
@@ -110,6 +121,17 @@ def draw_rows(rows, key, t, n_samples):
 
 
 @jit(inline="always")
+def objective(x, g, all_rows, args, kernels, xform, y, gy):
+    """f and its gradient at x: the instance's f(R (x - s) + c) with TRANSFORM."""
+    if TRANSFORM:
+        to_base(x, xform[0], xform[1], xform[2], y)
+        f = full_fg(y, gy, all_rows, args, kernels)
+        pull_back(gy, xform[0], g)
+        return f
+    return full_fg(x, g, all_rows, args, kernels)
+
+
+@jit(inline="always")
 def clip_grad(g, max_norm, norm_type, clip_value):
     """torch's ``clip_grad_norm_(max_norm, norm_type)`` then
     ``clip_grad_value_(clip_value)`` on one run's gradient (inf: not
@@ -138,10 +160,10 @@ def clip_grad(g, max_norm, norm_type, clip_value):
 
 
 @jit
-def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, args, all_rows, kernels,
+def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, args, all_rows, kernels, xform,
               steps, log_every, f_star, targets, grad_tol, div_factor, f_escape,
               curve_f, curve_g, curve_x, x_final, f_final, f_best, grad_norm_final, steps_run,
-              n_logged, status, target_steps, converged_step):
+              n_logged, status, target_steps, converged_step, curve_e, evals_final, target_evals):
     """Run runs lo..hi-1 of the group, filling the output rows of those runs.
 
     curve_g / curve_x have 0 columns when not recorded.  targets are sorted
@@ -152,6 +174,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
     (a scheduler's lr ...) instead of ``hp[r]``; with CLIP the gradient is
     clipped by ``clip[sched_idx[r]]`` = (max_norm, norm_type, clip_value)
     before the step (after the noise: torch clips what backward gave).
+    curve_e / target_evals have 0 columns unless CLOSURE (evaluations then
+    follow from the steps).
     """
     n = x0.shape[1]
     record_g = curve_g.shape[1] > 0
@@ -164,6 +188,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
     g = np.empty(n)
     state = np.zeros((state_rows(kernels), n))
     rows = np.empty(batch.max(), dtype=np.int64)
+    y = np.empty(n if TRANSFORM else 0)
+    gy = np.empty(n if TRANSFORM else 0)
     n_all = all_rows.shape[0]
     for r in range(lo, hi):
         x = x0[r].copy()
@@ -187,6 +213,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
         f = np.nan
         gn2 = np.nan
         t = 0
+        ev = 0
         while True:
             log_now = t == next_log
             evaluated = True
@@ -202,7 +229,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                 else:
                     evaluated = False
             else:
-                f = full_fg(x, g, all_rows, args, kernels)
+                f = objective(x, g, all_rows, args, kernels, xform, y, gy)
             if evaluated:
                 if t == 0:
                     ref = f_star if have_f_star else f
@@ -221,6 +248,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                 if gap <= target_val:
                     while next_target < n_targets and gap <= targets[next_target]:
                         target_steps[r, next_target] = t
+                        if CLOSURE:
+                            target_evals[r, next_target] = ev
                         next_target += 1
                     if next_target == n_targets:
                         target_val = -np.inf
@@ -235,6 +264,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                         gn2 += g[i] * g[i]
                 if log_now:
                     curve_f[r, li] = f
+                    if CLOSURE:
+                        curve_e[r, li] = ev
                     if record_g:
                         curve_g[r, li] = math.sqrt(gn2)
                     if record_x:
@@ -259,7 +290,10 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
                 add_noise(g, key, t, sigma)
             if CLIP:
                 clip_grad(g, clip[si, 0], clip[si, 1], clip[si, 2])
-            opt_step(x, g, state, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1, kernels)
+            extra = opt_step(x, g, f, state, hpt[si, t] if PER_STEP else hp_r, sched_r[t], t + 1, all_rows, args,
+                             xform, y, gy, kernels)
+            if CLOSURE:
+                ev += 1 + extra
             t += 1
         if conv >= 0 and st == STATUS_UNCONVERGED:
             st = STATUS_CONVERGED
@@ -267,6 +301,8 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
             # the last logged point is the one that left the bounds
             if li < curve_f.shape[1]:
                 curve_f[r, li] = f
+                if CLOSURE:
+                    curve_e[r, li] = ev
                 if record_x:
                     for i in range(n):
                         curve_x[r, li, i] = x[i]
@@ -279,5 +315,7 @@ def run_chunk(lo, hi, x0, hp, sched_idx, sched, hpt, clip, keys, noise, batch, a
         steps_run[r] = t
         n_logged[r] = li
         f_best[r] = best
+        if CLOSURE:
+            evals_final[r] = ev
         for i in range(n):
             x_final[r, i] = x[i]

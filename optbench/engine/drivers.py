@@ -71,19 +71,30 @@ def n_extra_args(objective: Objective) -> int:
     return len(params) - (3 if objective.batched else 2)
 
 
-def _adapters(batched: bool, n_args: int, generic: bool = False) -> str:
+def _adapters(batched: bool, n_args: int, generic: bool = False, closure: bool = False) -> str:
     """The scalar driver's calls of fg, fg_step and step, with the
     objective's ``n_args`` extra arguments spelled out (Numba inlines a call
     at the IR level only without ``*args``): the pair's functions (imported
     into the driver), or with ``generic`` the first-class functions of the
-    ``kernels`` argument (:mod:`optbench.engine.generic`)."""
+    ``kernels`` argument (:mod:`optbench.engine.generic`).  A ``closure``
+    step gets the objective as the first-class function ``kernels[1]``
+    with its arguments, the instance's transform and scratch
+    (:func:`optbench.optimizers.linesearch.evaluate`); ``kernels[0]`` is
+    its state rows."""
     extra = "".join(f", args[{i}]" for i in range(n_args))
     fg, fg_step, step, rows = ("kernels[1]", "kernels[2]", "kernels[3]", "kernels[0]") if generic else \
-        ("fg", "fg_step", "step", "STATE_SIZE")
+        ("fg", "fg_step", "step", "kernels[0]" if closure else "STATE_SIZE")
     if batched:
         full, part = f"{fg}(x, g, all_rows{extra})", f"{fg_step}(x, g, rows{extra})"
     else:
         full = part = f"{fg}(x, g{extra})"
+    if closure:
+        items = (["all_rows"] if batched else []) + [f"args[{i}]" for i in range(n_args)]
+        fargs = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        call = (f"    return {step}(x, g, f, state, hp, sched, t, "
+                f"(kernels[1], {fargs}, xform[0], xform[1], xform[2], y, gy))\n\n\n")
+    else:
+        call = f"    {step}(x, g, state, hp, sched, t)\n    return 0\n\n\n"
     return (
         '@jit(inline="always")\n'
         "def full_fg(x, g, all_rows, args, kernels):\n"
@@ -92,12 +103,13 @@ def _adapters(batched: bool, n_args: int, generic: bool = False) -> str:
         "def rows_fg(x, g, rows, args, kernels):\n"
         f"    return {part}\n\n\n"
         '@jit(inline="always")\n'
-        "def opt_step(x, g, state, hp, sched, t, kernels):\n"
-        f"    {step}(x, g, state, hp, sched, t)\n\n\n"
+        "def opt_step(x, g, f, state, hp, sched, t, all_rows, args, xform, y, gy, kernels):\n"
+        + call +
         '@jit(inline="always")\n'
         "def state_rows(kernels):\n"
         f"    return {rows}\n\n\n"
     )
+
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], object] = {}
@@ -216,17 +228,19 @@ def _fill(template: Path, objective: Objective | None, optimizer: Optimizer | No
     return head + "# @@ADAPTERS-BEGIN@@\n" + adapters + "# @@ADAPTERS-END@@\n" + tail
 
 
-def driver_source(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False) -> str:
+def driver_source(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False,
+                  transform: bool = False) -> str:
     """The Python source of the driver for this pair; ``per_step``: the
     hyperparameters change per step (a scheduler), ``clip``: gradients are
-    clipped (each a variant of its own, so that runs without them run the
-    code they always ran)."""
+    clipped, ``transform``: a rotated or shifted instance (each a variant
+    of its own, so that runs without them run the code they always ran)."""
     constants = {"BATCHED": ("BATCHED", bool(objective.batched)),
                  "VALUE_ONLY": ("VALUE_ONLY", bool(objective.value_only)),
                  "STATE": ("STATE_SIZE", int(optimizer.n_state)),
-                 "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip))}
+                 "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip)),
+                 "CLOSURE": ("CLOSURE", bool(optimizer.closure)), "TRANSFORM": ("TRANSFORM", bool(transform))}
     return _fill(TEMPLATE_PATH, objective, optimizer, constants,
-                 _adapters(objective.batched, n_extra_args(objective)))
+                 _adapters(objective.batched, n_extra_args(objective), closure=optimizer.closure))
 
 
 def vector_register_bytes() -> int:
@@ -306,26 +320,30 @@ def lane_source(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
     return _fill(LANE_TEMPLATE_PATH, objective, optimizer, constants, adapter)
 
 
-def generic_source(batched: bool, n_args: int, value_only: bool, per_step: bool = False, clip: bool = False) -> str:
+def generic_source(batched: bool, n_args: int, value_only: bool, per_step: bool = False, clip: bool = False,
+                   transform: bool = False) -> str:
     """The Python source of the generic driver for objectives of this kind:
     the scalar template calling the first-class functions of its ``kernels``
     argument instead of a pair's own."""
     constants = {"BATCHED": ("BATCHED", bool(batched)), "VALUE_ONLY": ("VALUE_ONLY", bool(value_only)),
-                 "STATE": ("STATE_SIZE", -1), "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip))}
+                 "STATE": ("STATE_SIZE", -1), "PER_STEP": ("PER_STEP", bool(per_step)), "CLIP": ("CLIP", bool(clip)),
+                 "TRANSFORM": ("TRANSFORM", bool(transform))}
     return _fill(TEMPLATE_PATH, None, None, constants, _adapters(batched, n_args, generic=True))
 
 
-def generic_driver(batched: bool, n_args: int, value_only: bool, per_step: bool, clip: bool, types_key: str):
+def generic_driver(batched: bool, n_args: int, value_only: bool, per_step: bool, clip: bool, types_key: str,
+                   transform: bool = False):
     """The compiled-on-first-call ``run_chunk`` of the generic tier for
     objectives of this kind (cached on disk); ``types_key`` names the
     argument types it compiles for, one module each, so that no two
     compiling processes write one cache index."""
-    key = ("generic", bool(batched), int(n_args), bool(value_only), bool(per_step), bool(clip), types_key)
+    key = ("generic", bool(batched), int(n_args), bool(value_only), bool(per_step), bool(clip), types_key,
+           bool(transform))
     with _lock:
         if key not in _loaded:
-            source = generic_source(batched, n_args, value_only, per_step, clip)
+            source = generic_source(batched, n_args, value_only, per_step, clip, transform)
             stem = (f"gen_{'data' if batched else 'surf'}{'_vo' if value_only else ''}_a{int(n_args)}_{types_key}"
-                    f"_{_variant(per_step, clip)}")
+                    f"_{_variant(per_step, clip, transform)}")
             module = _load(stem, source)
             _loaded[key] = module.run_chunk
             _recipes[id(_loaded[key])] = ("file", module.__file__, module.__name__, "run_chunk")
@@ -353,17 +371,18 @@ def kernel_function(func, params: str):
 
 
 def driver(objective: Objective, optimizer: Optimizer, per_step: bool = False, clip: bool = False,
-           create: bool = True):
+           create: bool = True, transform: bool = False):
     """The compiled-on-first-call ``run_chunk`` of this pair (cached on disk);
-    ``per_step``, ``clip``: see :func:`driver_source`; ``create=False``:
+    ``per_step``, ``clip``, ``transform``: see :func:`driver_source`; ``create=False``:
     None unless its module was written before (by any process)."""
-    key = (objective.name, optimizer.name, bool(per_step), bool(clip), *_identity(objective, optimizer))
+    key = (objective.name, optimizer.name, bool(per_step), bool(clip), bool(transform),
+           *_identity(objective, optimizer))
     with _lock:
         if key not in _loaded:
             if not create and _still_absent(key):
                 return None
-            source = driver_source(objective, optimizer, per_step, clip)
-            stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{_variant(per_step, clip)}"
+            source = driver_source(objective, optimizer, per_step, clip, transform)
+            stem = f"drv_{_safe(objective.name)}__{_safe(optimizer.name)}_{_variant(per_step, clip, transform)}"
             module = _load(stem, source, objective.fg, optimizer.step, create=create, key=key)
             if module is None:
                 return None
@@ -396,9 +415,10 @@ def lane_driver(objective: Objective, optimizer: Optimizer, dim: int, lanes: int
         return _loaded[key]
 
 
-def _variant(per_step: bool, clip: bool) -> str:
-    """``v00`` (the usual driver), ``v10`` (per-step hyperparameters), ``v01`` (clipping), ``v11``."""
-    return f"v{int(bool(per_step))}{int(bool(clip))}"
+def _variant(per_step: bool, clip: bool, transform: bool = False) -> str:
+    """``v00`` (the usual driver), ``v10`` (per-step hyperparameters), ``v01`` (clipping), ``v11``;
+    ``t`` appended for a transformed instance (no stem a prefix of another's: :func:`_remove_stale`)."""
+    return f"v{int(bool(per_step))}{int(bool(clip))}{'t' if transform else ''}"
 
 
 def _identity(objective: Objective, optimizer: Optimizer) -> tuple:

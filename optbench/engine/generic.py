@@ -80,16 +80,25 @@ def kernels(problem: Problem, optimizer: Optimizer) -> tuple:
     functions (the count first: Numba warns, at every call, of a tuple that
     starts with a function)."""
     objective = problem.objective
-    n_args = drivers.n_extra_args(objective)
-    params = _fg_params(objective.batched, n_args)
-    fsig = signature(F64, VEC, VEC, *((ROWS,) if objective.batched else ()), *(typeof(a) for a in problem.args))
-    if objective.batched:  # called as the specialized drivers call them: a whole (mini)batch per call
-        fg = FirstClass(_registered(objective.fg), fsig)
-        fg_step = fg if objective.fg_step is None else FirstClass(_registered(objective.fg_step), fsig)
+    fg = objective_function(problem)
+    if objective.batched and objective.fg_step is not None:
+        fg_step = FirstClass(_registered(objective.fg_step), fg.sig)
     else:
-        fg = fg_step = FirstClass(drivers.kernel_function(objective.fg, params), fsig)
+        fg_step = fg
     step = FirstClass(drivers.kernel_function(optimizer.step, STEP_PARAMS), STEP_SIG)
     return int(optimizer.n_state), fg, fg_step, step
+
+
+def objective_function(problem: Problem) -> FirstClass:
+    """The problem's ``fg`` as a first-class function, called as the
+    specialized drivers call it (a data objective's on a whole batch of
+    rows): for the generic driver, and for a closure step to evaluate."""
+    objective = problem.objective
+    n_args = drivers.n_extra_args(objective)
+    fsig = signature(F64, VEC, VEC, *((ROWS,) if objective.batched else ()), *(typeof(a) for a in problem.args))
+    if objective.batched:
+        return FirstClass(_registered(objective.fg), fsig)
+    return FirstClass(drivers.kernel_function(objective.fg, _fg_params(False, n_args)), fsig)
 
 
 def _registered(fn):
@@ -111,7 +120,7 @@ def driver(problem: Problem, per_step: bool = False, clip: bool = False):
     arg_types = ",".join(str(typeof(a)) for a in problem.args)
     key = hashlib.sha256(arg_types.encode()).hexdigest()[:8]
     return drivers.generic_driver(objective.batched, drivers.n_extra_args(objective), objective.value_only,
-                                  per_step, clip, key)
+                                  per_step, clip, key, transform=problem.transform is not None)
 
 
 def functions(kernels_arg: tuple) -> list[tuple]:
@@ -119,7 +128,7 @@ def functions(kernels_arg: tuple) -> list[tuple]:
     ``kernels`` argument compiles for: what compiling ahead must include."""
     seen, out = set(), []
     for k in kernels_arg[1:]:
-        if id(k.kernel) not in seen:
+        if isinstance(k, FirstClass) and id(k.kernel) not in seen:
             seen.add(id(k.kernel))
             out.append((k.kernel, tuple(k.sig.args)))
     return out

@@ -93,11 +93,25 @@ class GroupResult:
     status: np.ndarray  # int8 status code (optbench._codes)
     target_steps: np.ndarray  # (R, n_targets), -1 where never reached
     converged_step: np.ndarray
+    # objective evaluations (closure optimizers only; else (R, 0) and
+    # NaN: one per step, see evaluations()): at each logged point, in all,
+    # and when each target was reached
+    curve_e: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    evals_final: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    target_evals: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     extra: dict = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays a driver fills, by name (its parameters of the same names)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        """The arrays every driver fills, by name (its parameters of the same names)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in EVALUATION_ARRAYS}
+
+    @property
+    def counts_evaluations(self) -> bool:
+        """Whether the driver counted evaluations (a closure optimizer's runs)."""
+        return self.curve_e.shape[1] > 0 or self.target_evals.shape[1] > 0 or bool(np.isfinite(self.evals_final).any())
+
+
+EVALUATION_ARRAYS = ("curve_e", "evals_final", "target_evals", "extra")
 
 
 @dataclass
@@ -165,7 +179,7 @@ def lane_eligible(problem: Problem, optimizer: Optimizer, noise: np.ndarray | No
     objective of small dimension, an elementwise optimizer, no gradient
     noise (its draws are per coordinate and step, in the scalar driver)."""
     return (not problem.batched and problem.dim <= MAX_LANE_DIM and optimizer.elementwise
-            and (noise is None or not np.any(noise)))
+            and (noise is None or not np.any(noise)) and problem.transform is None)
 
 
 def prepare_group(
@@ -230,11 +244,15 @@ def prepare_group(
     per_step, clipped = hp_steps is not None, clip is not None
     if driver not in DRIVERS:
         raise ValueError(f"driver must be one of {', '.join(map(repr, DRIVERS))}, got {driver!r}")
+    if optimizer.closure:
+        check_closure(problem, optimizer, noise, batch, per_step, clipped, driver)
     if driver == "lanes" and not lane_eligible(problem, optimizer, noise):
         raise ValueError(f"the lane driver cannot run {problem.describe()} with {optimizer.name} "
                          f"(data objective, dim > {MAX_LANE_DIM}, gradient noise or a non-elementwise optimizer)")
     if driver == "auto":
         driver = driver_override()
+    if optimizer.closure and driver == "generic":
+        driver = "specialized"  # the override's preference; closure steps have no generic driver
     tier = driver
     if driver == "auto":
         tier = choose_tier(problem, optimizer, noise, R * steps if work is None else work, per_step, clipped)
@@ -267,6 +285,9 @@ def prepare_group(
         status=np.zeros(R, np.int8),
         target_steps=np.full((R, targets.size), -1, np.int64),
         converged_step=np.full(R, -1, np.int64),
+        curve_e=np.full((R, n_log if optimizer.closure else 0), np.nan),
+        evals_final=np.full(R, np.nan),
+        target_evals=np.full((R, targets.size if optimizer.closure else 0), -1, np.int64),
     )
     threads = default_threads() if threads is None else max(1, int(threads))
     # the arguments every driver takes, by the names of its parameters
@@ -280,13 +301,20 @@ def prepare_group(
         done = (lambda: on_chunk(R)) if on_chunk is not None else None
         return PreparedGroup(out, [(fn, args)] * calls, done, threads, fn, args)
     kernels, functions = (), []
+    transformed = problem.transform is not None
     if tier == "generic":
         fn = generic.driver(problem, per_step, clipped)
         kernels = generic.kernels(problem, optimizer)
         functions = generic.functions(kernels)
     else:
-        fn = drivers.driver(problem.objective, optimizer, per_step, clipped)
-    inputs = dict(common, kernels=kernels, keys=np.zeros(R, np.uint64) if keys is None else keys,
+        fn = drivers.driver(problem.objective, optimizer, per_step, clipped, transform=transformed)
+        if optimizer.closure:  # its state rows, and the objective for the step to evaluate
+            kernels = (optimizer.rows_for(hp), generic.objective_function(problem))
+            functions = generic.functions(kernels)
+    xform = (problem.transform.R, problem.transform.s, problem.transform.c) if transformed else \
+        (np.zeros((0, 0)), np.zeros(0), np.zeros(0))
+    inputs = dict(common, kernels=kernels, xform=xform, curve_e=out.curve_e, evals_final=out.evals_final,
+                  target_evals=out.target_evals, keys=np.zeros(R, np.uint64) if keys is None else keys,
                   noise=np.zeros(R) if noise is None else noise,
                   batch=np.zeros(R, np.int64) if batch is None else batch,
                   all_rows=problem.all_rows() if problem.batched else np.zeros(0, np.int64))
@@ -303,11 +331,25 @@ def prepare_group(
     for lo in range(0, R, chunk):
         hi = min(R, lo + chunk)
         tasks.append((task, (hi - lo, drivers.call_args(fn, dict(inputs, lo=lo, hi=hi)))))
-    return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)), tier,
-                         functions)
+    return PreparedGroup(out, tasks, None, threads, fn, drivers.call_args(fn, dict(inputs, lo=0, hi=R)),
+                         "scalar" if tier == "specialized" else tier, functions)
 
 
 DRIVERS = ("auto", "specialized", "lanes", "scalar", "generic")
+
+
+def check_closure(problem: Problem, optimizer: Optimizer, noise, batch, per_step: bool, clipped: bool,
+                  driver: str) -> None:
+    """Refuse what a closure optimizer (a line search) cannot run: a
+    stochastic gradient, per-step hyperparameters, clipping, the lanes or
+    the generic driver."""
+    where = f"{optimizer.name} evaluates the objective itself (a line search)"
+    if (noise is not None and np.any(noise)) or (batch is not None and np.any(batch)):
+        raise ValueError(f"{where}: it needs exact full-batch gradients, not minibatches or gradient noise")
+    if per_step or clipped:
+        raise ValueError(f"{where}: it takes no scheduler and no gradient clipping")
+    if driver in ("lanes", "generic") and driver_override() != "generic":
+        raise ValueError(f"{where}: it runs in the specialized scalar driver only, not {driver!r}")
 
 
 def driver_override() -> str:
@@ -326,11 +368,14 @@ def choose_tier(problem: Problem, optimizer: Optimizer, noise: np.ndarray | None
     (:func:`generic.worth_specializing`), else ``"generic"``.  Every driver
     gives the same numbers, so the choice changes only the time."""
     kind = "lanes" if lane_eligible(problem, optimizer, noise) else "scalar"
+    if optimizer.closure:
+        return "scalar"
     if kind == "lanes":
         fn = drivers.lane_driver(problem.objective, optimizer, problem.dim, drivers.lane_width(optimizer, problem.dim),
                                  escape=problem.unbounded, per_step=per_step, clip=clip, create=False)
     else:
-        fn = drivers.driver(problem.objective, optimizer, per_step, clip, create=False)
+        fn = drivers.driver(problem.objective, optimizer, per_step, clip, create=False,
+                            transform=problem.transform is not None)
     if fn is not None and (fn.overloads or compiling.cached_any(fn)):
         return kind
     return kind if generic.worth_specializing("data" if problem.batched else kind, work) else "generic"

@@ -13,6 +13,7 @@ from . import (
     surfaces,  # noqa: E402,F401  (registers the analytic surfaces)
 )
 from ._registry import OBJECTIVES, Built, Minimum, Objective, Param, Problem, register, surface
+from .instances import TRANSFORM_PARAMS, Transform
 
 
 def get(name: str) -> Objective:
@@ -30,5 +31,6 @@ def names() -> list[str]:
 
 
 __all__ = [
-    "OBJECTIVES", "Built", "Minimum", "Objective", "Param", "Problem", "get", "make", "names", "register", "surface",
+    "OBJECTIVES", "TRANSFORM_PARAMS", "Built", "Minimum", "Objective", "Param", "Problem", "Transform", "get", "make",
+    "names", "register", "surface",
 ]

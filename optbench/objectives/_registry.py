@@ -28,6 +28,7 @@ import numpy as np
 
 from .._errors import SpecError
 from .._registry import Registry, origin_of, unknown_message
+from .instances import TRANSFORM_DOCS, TRANSFORM_PARAMS, Transform, pull_back, to_base, transformed
 
 TAGS = ("convex", "saddle", "valley", "multimodal", "ml", "unbounded")
 
@@ -141,13 +142,36 @@ class Objective:
     init_schemes: frozenset = frozenset()
 
     def make(self, dim: int | None = None, **params) -> Problem:
-        """Validate ``dim`` and ``params`` and build the concrete problem."""
+        """Validate ``dim`` and ``params`` and build the concrete problem.
+
+        Analytic objectives also take ``rotate``, ``shift`` (default false)
+        and ``instance`` (default 1): the seeded rotated and/or shifted
+        instance (:mod:`optbench.objectives.instances`).
+        """
+        rotate, shift, instance = self.resolve_transform(params)
+        params = {k: v for k, v in params.items() if k not in TRANSFORM_PARAMS or k in self.params}
         resolved = self.resolve_params(params)
         if self.check_given is not None:
             self.check_given(set(params), resolved)
         dim = self.check_dim(dim)
         built = self.build(dim, resolved)
-        return Problem(objective=self, params=resolved, **built.__dict__)
+        problem = Problem(objective=self, params=resolved, **built.__dict__)
+        return transformed(problem, rotate, shift, instance)
+
+    def resolve_transform(self, params: Mapping[str, Any]) -> tuple[bool, bool, int]:
+        """``(rotate, shift, instance)`` from the parameters a user gave."""
+        given = [k for k in TRANSFORM_PARAMS if k in params and k not in self.params]  # (a data objective's own)
+        if not given:
+            return False, False, 1
+        if self.batched:
+            raise SpecError(f"objective {self.name!r}: {given[0]} applies to analytic objectives only; "
+                            f"{self.name!r} is a data objective")
+        rotate, shift, instance = (TRANSFORM_FIELDS[k].coerce(self.name, k, params.get(k, TRANSFORM_FIELDS[k].default))
+                                   for k in TRANSFORM_PARAMS)
+        if "instance" in params and not (rotate or shift):
+            raise SpecError(f"objective {self.name!r}: instance applies to rotated or shifted instances; "
+                            f"set rotate = true or shift = true")
+        return rotate, shift, instance
 
     def resolve_params(self, params: Mapping[str, Any]) -> dict:
         unknown = sorted(set(params) - set(self.params))
@@ -196,6 +220,9 @@ class Problem:
     f_star: float
     n_samples: int = 0
     data_digest: str = ""
+    # the rotated / shifted instance (None: the objective as defined);
+    # the compiled drivers apply it as value_and_grad does
+    transform: Transform | None = None
 
     @property
     def name(self) -> str:
@@ -225,7 +252,9 @@ class Problem:
         return arr if arr.flags.writeable else arr.copy()
 
     def value_and_grad(self, x, rows=None) -> tuple[float, np.ndarray]:
-        """Value and analytic gradient at ``x`` (full data unless ``rows``)."""
+        """Value and analytic gradient at ``x`` (full data unless ``rows``);
+        of the rotated / shifted instance where :attr:`transform` is set:
+        ``f(R (x - s) + c)`` and ``R^T`` times f's gradient there."""
         x = self.coerce_point(x)
         g = np.empty_like(x)
         if self.batched:
@@ -234,7 +263,15 @@ class Problem:
         else:
             if rows is not None:
                 raise SpecError(f"objective {self.name!r} has no data; 'rows' does not apply")
-            f = self.objective.fg(x, g, *self.args)
+            t = self.transform
+            if t is None:
+                f = self.objective.fg(x, g, *self.args)
+            else:
+                y = np.empty_like(x)
+                gy = np.empty_like(x)
+                to_base(x, t.R, t.s, t.c, y)
+                f = self.objective.fg(y, gy, *self.args)
+                pull_back(gy, t.R, g)
         return float(f), g
 
     def value(self, x, rows=None) -> float:
@@ -265,6 +302,13 @@ class Problem:
 
 OBJECTIVES = Registry("objective")
 
+# the parameters every analytic objective takes besides its own (see Objective.make)
+TRANSFORM_FIELDS = {
+    "rotate": Param(False, TRANSFORM_DOCS["rotate"]),
+    "shift": Param(False, TRANSFORM_DOCS["shift"]),
+    "instance": Param(1, TRANSFORM_DOCS["instance"], low=1),
+}
+
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 
@@ -282,6 +326,10 @@ def register(obj: Objective) -> Objective:
         raise SpecError(f"objective {obj.name!r}: fg must be a numba.njit function, got {type(obj.fg).__name__}")
     _check_parameters(f"objective {obj.name!r}: fg", obj.fg, ("x", "g", "rows") if obj.batched else ("x", "g"),
                       at_least=True)
+    reserved = sorted(set(obj.params) & set(TRANSFORM_PARAMS))
+    if reserved and not obj.batched:
+        raise SpecError(f"objective {obj.name!r}: parameter name {reserved[0]!r} is reserved for rotated and shifted "
+                        f"instances ({', '.join(TRANSFORM_PARAMS)}); rename it")
     bad = set(obj.tags) - set(TAGS)
     if bad:
         raise SpecError(f"objective {obj.name!r}: unknown tags {sorted(bad)}; known: {', '.join(TAGS)}")

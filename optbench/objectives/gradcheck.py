@@ -3,7 +3,8 @@
 For each registered objective, and for each variant worth checking (every
 dimension in ``CHECK_DIMS`` that it accepts, and every value of a parameter
 with a fixed list of choices, such as a loss, an activation or a data set,
-see :func:`variants`), draw points
+and, for analytic objectives, the rotated and shifted instance 1, whose
+gradient goes through ``R^T``; see :func:`variants`), draw points
 uniformly in the objective's domain box and compare the compiled gradient
 with central differences of the compiled value (for data objectives, over
 all rows and over a minibatch with repeated rows):
@@ -35,6 +36,9 @@ from .._errors import SpecError
 from ._registry import OBJECTIVES, Objective, Problem
 
 CHECK_DIMS = (2, 5)
+# the rotated and shifted instance checked for every analytic objective
+ROTATED_PARAMS = {"rotate": True, "shift": True, "instance": 1}
+ROTATED_LABEL = "rotate+shift instance 1"
 H_SCALE = np.finfo(np.float64).eps ** (1.0 / 3.0)
 
 
@@ -103,12 +107,15 @@ def minibatch_rows(problem: Problem, seed: int = 1, size: int = 37, repeated: in
 def variants(objective: Objective) -> list[tuple[str, int | None, dict]]:
     """(label, dim, params) combinations to check for one objective.
 
-    Every value of every parameter with a fixed list of choices, the others
+    Every dimension of :data:`CHECK_DIMS` accepted; every value of every
+    parameter with a fixed list of choices, the others
     at their defaults; where the objective refuses that combination (a
     perceptron's ``activation = "tanh"`` with the default cross-entropy
     loss), the first combination with the other choice parameters that it
     accepts (defaults first, then in their listed order), so that each
-    value is checked once.
+    value is checked once; for an analytic objective, also its rotated and
+    shifted instance 1 (:data:`ROTATED_PARAMS`) in the largest of those
+    dimensions.
     """
     if objective.dim_from_data:
         dims: list[int | None] = [None]
@@ -128,6 +135,9 @@ def variants(objective: Objective) -> list[tuple[str, int | None, dict]]:
             seen.append(params)
             label = ",".join(f"{k}={v}" for k, v in params.items())
             out.append((label, dims[0], params))
+    if not objective.batched:
+        # the gradient through the rotation and shift (optbench.objectives.instances)
+        out.append((ROTATED_LABEL, dims[-1], dict(ROTATED_PARAMS)))
     return out
 
 

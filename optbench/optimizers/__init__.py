@@ -4,7 +4,7 @@ To add one, see :func:`optimizer` (and ``docs/extending.md``).
 """
 from __future__ import annotations
 
-from . import adadelta, adagrad, adam, adamax, nadam, radam, rmsprop, sgd  # noqa: E402,F401  (register)
+from . import adadelta, adagrad, adam, adamax, cg, gd_armijo, lbfgs, nadam, radam, rmsprop, sgd  # noqa: E402,F401  (register)
 from ._registry import OPTIMIZERS, Hyper, Optimizer, hyper_slots, no_schedule, optimizer, register, require, step_rows
 
 

@@ -30,6 +30,16 @@ sweep kernel can run it for thousands of runs at once:
   couples coordinates (a norm of the whole gradient, LARS, Adafactor's
   factored moments ...) must say ``elementwise=False``; it then runs in the
   one-run-at-a-time driver.
+
+A *closure* optimizer (``closure=True``: L-BFGS, line searches) is torch's
+``optimizer.step(closure)``: one step may evaluate the objective many
+times.  Its step is ``step(x, g, f, state, hp, sched, t, closure) -> int``:
+``f`` and ``g`` are the value and gradient at ``x`` (the evaluation that
+starts the step, which the driver made and counts as one), it may call
+:func:`optbench.optimizers.linesearch.evaluate` ``(x2, g2, closure)`` as
+often as it likes, and it returns how many further evaluations it made.
+Its state has ``state_size(hp)`` rows (a history of any length), and it
+runs one run at a time, on full gradients only.
 """
 from __future__ import annotations
 
@@ -49,12 +59,18 @@ class Hyper:
     """One hyperparameter: torch's name and default."""
 
     name: str
-    default: float | bool
+    default: float | bool | str
     doc: str = ""
+    choices: tuple[str, ...] | None = None  # a named option (TOML has no null: "none"); hp holds its index
+    integer: bool = False  # a count (torch takes an int): whole numbers only
 
     @property
     def is_bool(self) -> bool:
         return isinstance(self.default, bool)
+
+    @property
+    def is_choice(self) -> bool:
+        return self.choices is not None
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,18 @@ class Optimizer:
     doc: str = ""
     elementwise: bool = True  # see the module docstring: allows the lane driver
     per_step_hypers: bool = True  # schedule() takes one hp row per step (see step_rows): a scheduler may be used
+    closure: bool = False  # step(x, g, f, state, hp, sched, t, closure) -> evaluations (see the module docstring)
+    state_size: Callable[[np.ndarray], int] | None = None  # closure optimizers: state rows for an hp row
+    # derive(given, values): fill hyperparameters whose default follows from
+    # others (torch's ``max_eval = max_iter * 5 // 4`` where None is given)
+    derive: Callable[[set, dict], None] | None = None
+
+    def rows_for(self, hp: np.ndarray) -> int:
+        """State rows a run with hyperparameter rows ``hp`` (one or many) needs."""
+        if self.state_size is None:
+            return int(self.n_state)
+        hp = np.atleast_2d(hp)
+        return max([int(self.n_state), *(int(self.state_size(row)) for row in hp)])
 
     @property
     def hyper_names(self) -> tuple[str, ...]:
@@ -89,7 +117,10 @@ class Optimizer:
         for h in self.hypers:
             v = values.get(h.name, h.default)
             where = f"optimizer {self.name!r}: {h.name}"
-            if h.is_bool:
+            if h.is_choice:
+                if not isinstance(v, str) or v not in h.choices:
+                    raise SpecError(f"{where} must be one of {', '.join(map(repr, h.choices))}, got {v!r}")
+            elif h.is_bool:
                 if not isinstance(v, (bool, np.bool_)):
                     raise SpecError(f"{where} must be true or false, got {v!r}")
                 v = bool(v)
@@ -99,17 +130,27 @@ class Optimizer:
                 v = float(v)
                 if not np.isfinite(v):
                     raise SpecError(f"{where} must be finite, got {v!r}")
+                if h.integer and v != int(v):
+                    raise SpecError(f"{where} must be a whole number, got {v!r}")
             out[h.name] = v
+        if self.derive is not None:
+            self.derive(set(values), out)
         self.check(out)
         return out
 
     def hp_row(self, values: dict) -> np.ndarray:
         """The float64 row a kernel sees, from resolved values."""
-        return np.array([float(values[h.name]) for h in self.hypers], dtype=np.float64)
+        return np.array([float(h.choices.index(values[h.name]) if h.is_choice else values[h.name])
+                         for h in self.hypers], dtype=np.float64)
 
     def torch_kwargs(self, values: dict) -> dict:
         """The keyword arguments that build the same optimizer in torch.optim."""
         kw = dict(values)
+        for h in self.hypers:
+            if h.is_choice and kw.get(h.name) == "none":
+                kw[h.name] = None  # torch's None
+            elif h.integer and h.name in kw:
+                kw[h.name] = int(kw[h.name])
         if "beta1" in kw:
             kw["betas"] = (kw.pop("beta1"), kw.pop("beta2"))
         return kw
@@ -138,6 +179,7 @@ def register(opt: Optimizer) -> Optimizer:
 
 
 STEP_PARAMETERS = ("x", "g", "state", "hp", "sched", "t")
+CLOSURE_STEP_PARAMETERS = ("x", "g", "f", "state", "hp", "sched", "t", "closure")
 
 
 def step_rows(hp: np.ndarray, steps: int) -> list[list[float]]:
@@ -167,7 +209,7 @@ def check_lr(values: dict, name: str = "") -> None:
 
 def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check=None, summary: str = "",
               torch_name: str = "", momentum_like: str | None = None, elementwise: bool | None = None,
-              doc: str | None = None) -> Optimizer:
+              doc: str | None = None, closure: bool = False, state_size=None) -> Optimizer:
     """Define and register an optimizer; returns its :class:`Optimizer`.
 
     ``step(x, g, state, hp, sched, t)``: a ``numba.njit`` function (a plain
@@ -199,6 +241,10 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
     ``False`` if some setting couples coordinates (a norm of the gradient).
     ``momentum_like``: the hyperparameter drawn against lr on the report's
     heatmap.  Names follow torch's where the rule has a torch counterpart.
+    ``closure=True``: a step that evaluates the objective itself (a line
+    search), ``step(x, g, f, state, hp, sched, t, closure) -> int`` (see the
+    module docstring); ``state_size(hp) -> int`` (optional) gives its state
+    rows for an ``hp`` row where they depend on it.
     """
     from .._jit import jit
 
@@ -206,7 +252,11 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
         raise SpecError(f"optimizer name must be letters, digits, '_', '-' (starting with a letter), got {name!r}")
     if not callable(step):
         raise SpecError(f"optimizer {name!r}: step must be a numba.njit function, got {type(step).__name__}")
-    _check_parameters(f"optimizer {name!r}: step", step, STEP_PARAMETERS)
+    _check_parameters(f"optimizer {name!r}: step", step, CLOSURE_STEP_PARAMETERS if closure else STEP_PARAMETERS)
+    if state_size is not None and not (closure and callable(state_size)):
+        raise SpecError(f"optimizer {name!r}: state_size is for closure optimizers, a function hp -> rows")
+    if closure:
+        elementwise = False
     if not hasattr(step, "py_func"):
         step = jit(step, cache=False)
     hyper_tuple = _hypers(name, hypers)
@@ -241,7 +291,8 @@ def optimizer(name: str, step, *, hypers, n_state: int = 0, schedule=None, check
                     n_state=int(n_state), n_sched=int(probe.shape[1]), step=step, schedule=schedule,
                     check=check_all, momentum_like=momentum_like,
                     doc=doc if doc is not None else (getattr(step, "__doc__", None) or ""),
-                    elementwise=True if elementwise is None else bool(elementwise), per_step_hypers=per_step)
+                    elementwise=True if elementwise is None else bool(elementwise), per_step_hypers=per_step,
+                    closure=bool(closure), state_size=state_size)
     if elementwise is None:
         _PROBE_ELEMENTWISE.add(name)
     return register(opt)
@@ -310,8 +361,8 @@ def _hypers(name: str, hypers) -> tuple[Hyper, ...]:
         if not ok:
             raise SpecError(f"optimizer {name!r}: hyperparameter {h.name!r} has default {h.default!r} "
                             f"({type(h.default).__name__}); give a finite number or true/false")
-    return tuple(Hyper(h.name, h.default if isinstance(h.default, bool) else float(h.default), h.doc)
-                 for h in hypers)
+    return tuple(Hyper(h.name, h.default if isinstance(h.default, (bool, str)) else float(h.default), h.doc,
+                       h.choices, h.integer) for h in hypers)
 
 
 def require(cond: bool, opt: str, message: str) -> None:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from .._errors import ResultsError, SpecError
 from .._process import format_bytes
-from .schema import CHUNKS, CURVES, MANIFEST, RUNS, SCHEMA_VERSION, part_name, record_name
+from .schema import CHUNKS, CURVES, MANIFEST, READABLE_SCHEMA_VERSIONS, RUNS, SCHEMA_VERSION, part_name, record_name
 
 
 def spec_digest(raw: dict) -> str:
@@ -105,9 +105,10 @@ def read_manifest(folder: Path) -> dict:
         raise ResultsError(f"{path}: unreadable or corrupt manifest ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(manifest, dict) or "schema_version" not in manifest:
         raise ResultsError(f"{path}: not an optbench manifest (no schema_version)")
-    if manifest["schema_version"] != SCHEMA_VERSION:
+    if manifest["schema_version"] not in READABLE_SCHEMA_VERSIONS:
         raise ResultsError(
-            f"{path}: schema version {manifest['schema_version']!r}; this optbench reads version {SCHEMA_VERSION} "
+            f"{path}: schema version {manifest['schema_version']!r}; this optbench reads versions "
+            f"{READABLE_SCHEMA_VERSIONS[0]} to {SCHEMA_VERSION} "
             f"(re-run the spec into a new folder, or with --overwrite)"
         )
     _check_fields(path, manifest)

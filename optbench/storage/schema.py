@@ -1,6 +1,7 @@
 """The on-disk schema of a results folder, defined once.
 
-Layout of ``<out>/<sweep name>/`` (``SCHEMA_VERSION`` 2)::
+Layout of ``<out>/<sweep name>/`` (``SCHEMA_VERSION`` 3; version 2 folders,
+which lack the evaluation columns, are read too)::
 
     manifest.json            the spec, its digest, the chunk plan, state
     runs.parquet/            part-000000.parquet, ...  one row per run
@@ -26,7 +27,8 @@ from .._codes import STATUS_NAMES
 if TYPE_CHECKING:
     from ..spec import Spec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: evals (curves), evals_final and evals_to_<target> (runs)
+READABLE_SCHEMA_VERSIONS = (2, 3)  # readers treat a version 2 folder's evaluations as its steps
 RUNS = "runs.parquet"
 CURVES = "curves.parquet"
 CHUNKS = "chunks"
@@ -36,7 +38,7 @@ STATUSES = STATUS_NAMES  # values of the runs table's ``status`` column
 
 CURVES_SCHEMA = pa.schema([
     ("run_id", pa.int64()), ("step", pa.int64()), ("f", pa.float64()), ("gap", pa.float64()),
-    ("grad_norm", pa.float64()), ("pos_x", pa.float64()), ("pos_y", pa.float64()),
+    ("grad_norm", pa.float64()), ("pos_x", pa.float64()), ("pos_y", pa.float64()), ("evals", pa.float64()),
 ])
 
 # column kinds: pandas dtype and arrow type
@@ -61,15 +63,21 @@ RUN_OUTCOME_COLUMNS = (
     ("x0", "list"), ("x_final", "list"), ("f_star", "float"), ("f_final", "float"), ("f_best", "float"),
     ("gap_final", "float"), ("gap_best", "float"), ("grad_norm_final", "float"), ("steps_run", "int"),
     ("status", "str"), ("diverged", "bool"), ("diverged_step", "Int"), ("converged_step", "Int"),
-    ("minimum_reached", "int"), ("nearest_minimum", "int"), ("minimum_distance", "float"),
+    ("minimum_reached", "int"), ("nearest_minimum", "int"), ("minimum_distance", "float"), ("evals_final", "float"),
 )
 FIXED_RUN_COLUMNS = frozenset(name for name, _ in (*RUN_KEY_COLUMNS, *RUN_SETTING_COLUMNS, *RUN_OUTCOME_COLUMNS))
 OBJECTIVE_PARAM_PREFIX = "obj_"
 TARGET_PREFIX = "steps_to_"
+EVALS_TARGET_PREFIX = "evals_to_"
 
 
 def target_column(t: float) -> str:
     return f"{TARGET_PREFIX}{t:g}"
+
+
+def evals_target_column(t: float) -> str:
+    """Objective evaluations spent when the gap first reached ``t`` (NaN: never)."""
+    return f"{EVALS_TARGET_PREFIX}{t:g}"
 
 
 def part_name(chunk: int) -> str:
@@ -109,12 +117,19 @@ def runs_columns(spec: Spec) -> list[tuple[str, str]]:
     seen = {}
     for name in opt_names:
         for h in optimizers.get(name).hypers:
-            seen.setdefault(h.name, []).append(h.is_bool)
-    for h, flags in seen.items():
-        cols.append((h, ("bool" if len(flags) == len(opt_names) else "boolean") if all(flags) else "float"))
+            seen.setdefault(h.name, []).append("str" if h.is_choice else "bool" if h.is_bool else "float")
+    for h, kinds in seen.items():
+        everywhere = len(kinds) == len(opt_names)
+        if all(k == "bool" for k in kinds):
+            cols.append((h, "bool" if everywhere else "boolean"))
+        elif all(k == "str" for k in kinds):
+            cols.append((h, "str" if everywhere else "nstr"))
+        else:
+            cols.append((h, "float"))
     cols += training_columns(spec)
     cols += RUN_OUTCOME_COLUMNS
     cols += [(target_column(t), "Int") for t in sorted(spec.targets, reverse=True)]
+    cols += [(evals_target_column(t), "float") for t in sorted(spec.targets, reverse=True)]
     return cols
 
 

@@ -13,6 +13,7 @@ from .schema import (
     KINDS,
     OBJECTIVE_PARAM_PREFIX,
     STATUSES,
+    evals_target_column,
     runs_columns,
     target_column,
     training_columns,
@@ -93,9 +94,22 @@ def runs_table(spec: Spec, group: Group, runs: GroupRuns, res: GroupResult, run_
     cols["minimum_reached"] = reached
     cols["nearest_minimum"] = nearest
     cols["minimum_distance"] = dist
+    cost = step_cost(problem, group.case.batch_size)
+    counted = res.target_evals.shape[1] > 0 or not np.all(np.isnan(res.evals_final))
+    cols["evals_final"] = res.evals_final if counted else res.steps_run * cost
     for k, t in enumerate(sorted(spec.targets, reverse=True)):
         cols[target_column(t)] = res.target_steps[:, k]
+        hit = res.target_evals[:, k] if counted else res.target_steps[:, k] * cost
+        cols[evals_target_column(t)] = np.where(res.target_steps[:, k] >= 0, hit, np.nan)
     return pd.DataFrame({name: _typed(cols.get(name), kind, R) for name, kind in runs_columns(spec)})
+
+
+def step_cost(problem: Problem, batch_size: int) -> float:
+    """Objective evaluations one step of a first-order method costs, in
+    full-data gradients: a minibatch of ``b`` of ``N`` rows is ``b / N``."""
+    if problem.batched and batch_size > 0:
+        return batch_size / problem.n_samples
+    return 1.0
 
 
 def nearest_minimum(problem: Problem, x_final: np.ndarray, diverged: np.ndarray):
@@ -117,8 +131,10 @@ def nearest_minimum(problem: Problem, x_final: np.ndarray, diverged: np.ndarray)
 
 
 def curves_table(problem: Problem, res: GroupResult, run_ids: np.ndarray, steps_logged: np.ndarray,
-                 rows: slice) -> pa.Table:
-    """Long-format curves of the chunk's runs ``rows``."""
+                 rows: slice, cost: float = 1.0) -> pa.Table:
+    """Long-format curves of the chunk's runs ``rows``; ``evals`` are the
+    driver's counts where it counted them (a line search), else ``step``
+    times ``cost`` (:func:`step_cost`)."""
     n_logged = res.n_logged[rows]
     R = len(n_logged)
     n_log = res.curve_f.shape[1]
@@ -144,5 +160,6 @@ def curves_table(problem: Problem, res: GroupResult, run_ids: np.ndarray, steps_
         "grad_norm": res.curve_g[abs_rr, cc] if res.curve_g.shape[1] else nan,
         "pos_x": res.curve_x[abs_rr, cc, 0] if has_x else nan,
         "pos_y": res.curve_x[abs_rr, cc, 1] if has_x else nan,
+        "evals": res.curve_e[abs_rr, cc] if res.curve_e.shape[1] else step[rr, cc] * cost,
     }
     return pa.Table.from_arrays([pa.array(cols[name]) for name in CURVES_SCHEMA.names], schema=CURVES_SCHEMA)

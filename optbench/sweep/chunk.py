@@ -17,7 +17,7 @@ from .. import engine
 from ..grid import Chunk, Group, GroupRuns, group_runs, plan
 from ..spec import Spec
 from ..storage import CURVES_SCHEMA, ChunkData, runs_schema, table_bytes
-from ..storage.tables import curves_table, runs_table
+from ..storage.tables import curves_table, runs_table, step_cost
 
 CURVE_SLICE_POINTS = 1_000_000  # logged points converted to a table at a time
 
@@ -58,7 +58,8 @@ def compute_chunk(spec: Spec, chunk: Chunk, groups: list[Group] | None = None, *
     n_log = res.curve_f.shape[1]
     step = max(1, CURVE_SLICE_POINTS // max(1, n_log))
     for a in range(0, R, step):
-        part = curves_table(problem, res, run_ids, steps_logged, slice(a, min(R, a + step)))
+        part = curves_table(problem, res, run_ids, steps_logged, slice(a, min(R, a + step)),
+                            step_cost(problem, group.case.batch_size))
         n_rows += part.num_rows
         writer.write_table(part)
     writer.close()
