@@ -4,10 +4,12 @@
 answers pickled messages on stdin, one pickled ``(status, value)`` each on
 stdout, until its stdin ends:
 
-- ``("folder", (RESULTS_DIR, PLUGINS, FIGURE_FORMAT))``: load the plugins
-  the parent loaded (:func:`optbench.plugins.load` entries), then load and
-  prepare the results folder; figures are saved as PNG and, unless "png",
-  as FIGURE_FORMAT too (:func:`optbench.report.figures.base.set_figure_format`);
+- ``("folder", (RESULTS_DIR, PLUGINS, FIGURE_FORMAT, X_AXIS))``: load the
+  plugins the parent loaded (:func:`optbench.plugins.load` entries), then
+  load and prepare the results folder, its x axes counting X_AXIS
+  (:func:`optbench.report.data.prepare`; "auto" when left out); figures are saved as PNG and,
+  unless "png", as FIGURE_FORMAT too
+  (:func:`optbench.report.figures.base.set_figure_format`);
   ``("ok", its figure jobs)`` (:func:`optbench.report.build.ordered_jobs`);
 - ``("job", JOB)``: draw one figure job (:func:`optbench.report.build.draw_job`);
   ``("ok", [Plot, ...])``.
@@ -54,11 +56,12 @@ def main() -> int:
             if kind == "folder":
                 from .. import plugins
 
-                folder, entries, figure_format = value
+                folder, entries, figure_format, *rest = value  # X_AXIS may be left out: "auto"
+                x_axis = rest[0] if rest else "auto"
                 figures.base.set_figure_format(figure_format)
                 plugins.load_all(entries, record_trust=False)
                 results, path = data_mod.load(folder)
-                data = data_mod.prepare(results, path)
+                data = data_mod.prepare(results, path, x_axis)
                 answer = ordered_jobs(data)
             elif kind == "job" and data is not None:
                 answer = draw_job(data, value)

@@ -11,7 +11,7 @@ from matplotlib import style
 
 from .._errors import ResultsError, SpecError
 from . import data as data_mod
-from . import export, figures, rankings, render
+from . import export, figures, rankings, render, transforms
 from .pool import DrawingPool, auto_workers
 
 
@@ -81,7 +81,7 @@ def draw_job(data: data_mod.ReportData, job: tuple) -> list:
 
 
 def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None = None,
-            pool: DrawingPool | None = None, plugins=(), figure_format: str = "png"):
+            pool: DrawingPool | None = None, plugins=(), figure_format: str = "png", x_axis: str | None = None):
     """Every figure: summary plots, objective-family plots and tables, per-case plots.
 
     Jobs are drawn by ``workers`` processes (default: :func:`auto_workers`):
@@ -90,7 +90,9 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
     threads would not help.  Every figure is drawn in matplotlib's default
     style whatever the caller's rcParams, so it is the same whichever
     process draws it.  ``figure_format``: each figure is saved as a PNG
-    and, unless "png", in that format too (:attr:`Plot.other_formats`)."""
+    and, unless "png", in that format too (:attr:`Plot.other_formats`).
+    ``x_axis``: what ``data`` was prepared with (default: its resolved
+    x axis), for the helpers to prepare the folder alike."""
     jobs = figure_jobs(data)
     t = time.perf_counter()
     workers = min(auto_workers(len(jobs)) if workers is None else max(1, int(workers)), len(jobs))
@@ -98,7 +100,7 @@ def collect(data: data_mod.ReportData, quiet: bool = True, workers: int | None =
         if pool is None:
             pool = stack.enter_context(DrawingPool())
         pool.grow(workers)
-        pool.start(data.folder, list(plugins), figure_format)
+        pool.start(data.folder, list(plugins), figure_format, data.x_axis if x_axis is None else x_axis)
         stack.enter_context(style.context("default"))
         previous_format = figures.base.set_figure_format(figure_format)  # for drawing here
         stack.callback(figures.base.set_figure_format, previous_format)
@@ -134,7 +136,8 @@ def _write_plots(folder: Path, plots) -> None:
 
 
 def build_report(results_dir, quiet: bool = True, workers: int | None = None,
-                 pool: DrawingPool | None = None, plugins=(), tables=(), figure_format: str = "png") -> Path:
+                 pool: DrawingPool | None = None, plugins=(), tables=(), figure_format: str = "png",
+                 x_axis: str = "auto") -> Path:
     """Write ``report.html``, ``plots/*.png`` and ``summary.md`` into the
     results folder ``results_dir``; returns the path of ``report.html``.
 
@@ -143,6 +146,10 @@ def build_report(results_dir, quiet: bool = True, workers: int | None = None,
     ``tables/`` (replaced as a whole; left alone when none is asked for).
     ``figure_format``: "png", or "svg" / "pdf" to have ``plots/`` hold
     each figure in that format too (the page embeds the PNGs).
+    ``x_axis``: what convergence curves and runtime distributions count on
+    their x axis, and so which ERT ranks: "steps", "evals" (objective
+    evaluations) or "auto" (evaluations where any run's differ from its
+    steps: a line-search method, a minibatch run; else steps).
 
     ``workers``: processes drawing figures (default: by the number of
     figures and cores; 1 draws everything in this process).  ``pool``: a
@@ -157,17 +164,19 @@ def build_report(results_dir, quiet: bool = True, workers: int | None = None,
     tables = export.table_formats(tables)  # a mistake is told before anything is read or drawn
     if figure_format not in figures.base.FIGURE_FORMATS:
         raise SpecError(f"unknown figure format {figure_format!r}; known: {', '.join(figures.base.FIGURE_FORMATS)}")
+    data_mod.check_x_axis(x_axis)
     results, folder = data_mod.load(results_dir)
     loaded, notes = plugins_mod.for_results(results.manifest, plugins)
     for note in notes:
         print(f"optbench report: {note}", file=sys.stderr, flush=True)
-    data = data_mod.prepare(results, folder)
+    data = data_mod.prepare(results, folder, x_axis)
     data.plugin_notes = notes
     if pool is not None:
-        pool.start(folder, [p.entry for p in loaded], figure_format)
+        pool.start(folder, [p.entry for p in loaded], figure_format, x_axis)
     _say(quiet, f"report: {len(data.runs):,} runs, {len(data.cases)} objective cases")
-    summary, family, per_case = collect(data, quiet, workers, pool, [p.entry for p in loaded], figure_format)
+    summary, family, per_case = collect(data, quiet, workers, pool, [p.entry for p in loaded], figure_format, x_axis)
     overall = rankings.attach(data)
+    transforms.attach(data)
     all_plots = summary + [p for f in family.values() for p in f["plots"]] + [p for ps in per_case.values()
                                                                               for p in ps]
     html = render.page(data, overall, summary, family, per_case, build_s=time.perf_counter() - t0)

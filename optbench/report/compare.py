@@ -71,6 +71,7 @@ class Row:
     final: ViewResult
     only_a: int = 0  # runs of the best settings without a partner in the other folder
     only_b: int = 0
+    ert_evals: tuple[float, float] = (math.nan, math.nan)  # ERT in objective evaluations, at the same settings
 
     @property
     def regression(self) -> bool:
@@ -84,6 +85,7 @@ class Comparison:
     rows: list[Row]
     left_out: list[str] = field(default_factory=list)  # what only one folder holds
     notes: list[str] = field(default_factory=list)  # how the folders differ beyond their grids
+    evals: bool = False  # whether either folder's evaluations differ from its steps (then ERT in both is shown)
 
     @property
     def regressions(self) -> list[Row]:
@@ -196,7 +198,7 @@ def compare(a, b) -> Comparison:
     :class:`~optbench.ResultsError` for a folder that is not a results folder
     and for two folders without an (objective case, optimizer) in common."""
     da, db = prepare(*load(a)), prepare(*load(b))
-    comp = Comparison(da.folder.resolve(), db.folder.resolve(), [])
+    comp = Comparison(da.folder.resolve(), db.folder.resolve(), [], evals=da.evals_differ or db.evals_differ)
     by_key_b = {case_key(c): c for c in db.cases}
     keys_a = {case_key(c) for c in da.cases}
     matched = [(c, by_key_b[case_key(c)]) for c in da.cases if case_key(c) in by_key_b]
@@ -267,7 +269,8 @@ def _row(da, db, ca, cb, opt, stats, labels, columns, steps) -> Row:
     return Row(ca.label, opt, crit, (float(ra["success"]), float(rb["success"])),
                (float(ra[f"ert_{last_a}"]), float(rb[f"ert_{last_b}"])),
                (float(fa.iloc[0]["med_final"]), float(fb.iloc[0]["med_final"])),
-               views["first_hit"], views["final"], *only)
+               views["first_hit"], views["final"], *only,
+               ert_evals=(float(ra[f"ert_evals_{last_a}"]), float(rb[f"ert_evals_{last_b}"])))
 
 
 def _differences(da: ReportData, db: ReportData) -> list[str]:
@@ -352,8 +355,16 @@ HEADERS = ["case", "optimizer", "best setting A → B", "success A → B", "ERT 
            "p first-hitting", "p final-state", "verdict"]
 
 
-def _cells(r: Row) -> list[str]:
+def headers(comp: Comparison) -> list[str]:
+    """:data:`HEADERS`, with ERT in objective evaluations beside ERT in steps where they differ."""
+    if not comp.evals:
+        return list(HEADERS)
+    return [*HEADERS[:4], "ERT in steps A → B", "ERT in evaluations A → B", *HEADERS[5:]]
+
+
+def _cells(r: Row, evals: bool = False) -> list[str]:
     return [r.case, r.optimizer, _settings(r), f"{_pair(r.success, _pct)} ({r.criterion})", _pair(r.ert, _steps),
+            *([_pair(r.ert_evals, _steps)] if evals else []),
             _pair(r.median_final, _value), _p(r.first_hit), _p(r.final), verdict_text(r)]
 
 
@@ -384,7 +395,9 @@ def method() -> list[str]:
         "to the targets, what benchmarks/bench_convergence.py tracks) counts as a regression for "
         "--fail-on-regression; significant final-state changes are marked in the verdict.",
         "Success and ERT are at the first-hitting best settings (tightest criterion); median final at the "
-        "final-state best settings.",
+        "final-state best settings. Where some run's objective evaluations differ from its steps (a line-search "
+        "method, a minibatch run), ERT is shown in both, and each folder's best setting is the one its report "
+        "ranks first (by ERT in evaluations); the tests still count steps.",
     ]
 
 
@@ -405,9 +418,9 @@ def markdown(comp: Comparison) -> str:
     a, b = names(comp)
     lines = [f"# optbench compare: {_md(a)} → {_md(b)}", "",
              f"A: `{_md(comp.a)}` · B: `{_md(comp.b)}`", "", headline(comp, _md), "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+             "| " + " | ".join(headers(comp)) + " |", "|" + "---|" * len(headers(comp))]
     for r in comp.rows:
-        cells = [_md(c) for c in _cells(r)]
+        cells = [_md(c) for c in _cells(r, comp.evals)]
         if r.regression:
             cells[-1] = f"**{cells[-1]}**"
         lines.append("| " + " | ".join(cells) + " |")
@@ -425,7 +438,7 @@ def html_page(comp: Comparison) -> str:
 
     rows = []
     for r in comp.rows:
-        cells = _cells(r)
+        cells = _cells(r, comp.evals)
         cls = r.first_hit.verdict if r.first_hit.verdict != SAME else r.final.verdict
         cells[-1] = Raw(f'<span class="{"worse" if cls == WORSE else "better" if cls == BETTER else ""}">'
                         f"{esc(cells[-1])}</span>")
@@ -439,7 +452,7 @@ def html_page(comp: Comparison) -> str:
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">A: <code>{esc(comp.a)}</code> · B: <code>{esc(comp.b)}</code></p>',
         f'<p class="lead{" worse" if comp.regressions else ""}">{esc(headline(comp))}</p>',
-        table(HEADERS, rows, num={3, 4, 5, 6, 7}),
+        table(headers(comp), rows, num={3, 4, 5, 6, 7} | ({8} if comp.evals else set())),
         "<h2>Left out</h2>",
         ('<ul class="left">' + "".join(f"<li>{esc(x)}</li>" for x in comp.left_out) + "</ul>") if comp.left_out
         else "<p>Nothing: both folders hold the same cases, optimizers, settings and runs.</p>",

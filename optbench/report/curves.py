@@ -63,3 +63,50 @@ def aligned(curves: pd.DataFrame, run_ids, column: str, diverged: np.ndarray,
     filled = np.where(after & diverged[:, None], BIG, filled)
     filled = np.where(np.isnan(filled), BIG, filled)
     return grid, filled
+
+
+def read_x(data, run_ids, columns, steps: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`read` of ``columns`` plus ``evals`` where the report's x axis
+    counts evaluations: from the table, or (a folder written before it had
+    the column) as the step, one evaluation per step."""
+    columns = list(columns)
+    if data.x_axis != "evals":
+        return read(data.results, run_ids, columns, steps)
+    if data.curve_evals:
+        return read(data.results, run_ids, [*columns, "evals"], steps)
+    out = read(data.results, run_ids, columns, steps)
+    out["evals"] = out["step"].to_numpy(float) if len(out) else np.zeros(0)
+    return out
+
+
+def x_grid(curves: pd.DataFrame, run_ids, cap: int) -> np.ndarray:
+    """``cap`` evenly spaced points over the evaluations that the runs
+    ``run_ids`` logged: from the least first to the most last."""
+    x = curves.loc[curves["run_id"].isin(np.asarray(run_ids)), "evals"].to_numpy(float)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return np.zeros(1)
+    return np.linspace(x.min(), x.max(), cap) if x.max() > x.min() else np.array([x.min()])
+
+
+def aligned_on(curves: pd.DataFrame, run_ids, column: str, x: str, diverged: np.ndarray,
+               grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, matrix runs x grid) of ``column`` against ``x``, a count that
+    grows along each run (``evals``): at each grid point the value at the
+    run's last logged point at or before it (NaN before its first).  After
+    its last point as :func:`aligned`: carried forward, or ``BIG`` if it
+    diverged; non-finite values are ``BIG`` too."""
+    run_ids = np.asarray(run_ids)
+    grid = np.asarray(grid, dtype=float)
+    M = np.full((len(run_ids), len(grid)), np.nan)
+    rows = pd.Index(run_ids).get_indexer(curves["run_id"].to_numpy()) if len(curves) else np.zeros(0, int)
+    ordered = curves.assign(_row=rows).loc[rows >= 0].sort_values(["_row", x], kind="stable")
+    for row, g in ordered.groupby("_row", sort=False):
+        xs = g[x].to_numpy(float)
+        vals = g[column].to_numpy(float)
+        vals = np.where(np.isnan(vals), BIG, vals)  # a NaN objective is a diverged state
+        at = np.searchsorted(xs, grid, side="right") - 1
+        M[row] = np.where(at >= 0, vals[np.maximum(at, 0)], np.nan)
+        if diverged[row]:
+            M[row, grid > xs[-1]] = BIG
+    return grid, np.where(np.isinf(M), BIG, M)

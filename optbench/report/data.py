@@ -17,6 +17,14 @@ each target (the tightest is "success"); without them (objectives unbounded
 below, unknown optimum, no targets), "escaped or converged" with the step at
 which it happened.
 
+Cost is counted two ways: in *steps* (optimizer updates) and in objective
+*evaluations* (full-data gradient evaluations: a minibatch step counts
+``batch_size / n_samples``, a line-search step every evaluation it made).
+Folders written before evaluations were recorded count one per step.  The
+report's x axis (:data:`X_AXES`) is steps or evaluations; "auto" picks
+evaluations where any run's differ from its steps.  ERT is given in both;
+the one on the x axis ranks (:attr:`ReportData.rank_by`).
+
 "Best" puts settings where at most half the runs diverged before the
 others (a learning rate that blows up most runs is not the one to
 recommend, however fast its survivors are), then orders by the share of
@@ -36,6 +44,17 @@ import pandas as pd
 
 from .. import storage
 from .._errors import OptbenchError, ResultsError
+from .evals import (
+    EVALS_PREFIX,
+    X_LABELS,
+    case_costs,
+    check_x_axis,
+    curves_have,
+    evals_at,
+    evals_differ,
+    with_evals,
+    x_axis_of,
+)
 
 BIG = 1e300  # a diverged run's final gap: sorts last, survives quantiles (inf - inf is nan)
 MAX_VARIANTS = 6  # variants per optimizer before they are merged into one line
@@ -49,7 +68,7 @@ REQUIRED = ["run_id", "objective", "dim", "optimizer", "init_index", "f_star", "
 OPT_COLORS = {
     "sgd": "#1f77b4", "adam": "#ff7f0e", "rmsprop": "#2ca02c", "adagrad": "#d62728",
     "adadelta": "#9467bd", "adamax": "#8c564b", "nadam": "#e377c2", "radam": "#17becf",
-    "adamw": "#bcbd22",
+    "adamw": "#bcbd22", "lbfgs": "#393b79", "cg": "#637939", "gd_armijo": "#843c39",
 }
 EXTRA_COLORS = ["#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
                 "#31a354", "#756bb1"]
@@ -136,6 +155,11 @@ class Criterion:
     short: str  # "1e-06"
     column: str  # per-run steps at which it was met (NaN: never)
     target: float | None = None  # the gap, for criteria that are targets
+    evals_column: str = ""  # per-run evaluations spent to meet it (NaN: never)
+
+    def spent_column(self, unit: str) -> str:
+        """The column counting ``unit`` ("steps" or "evals") to this criterion."""
+        return self.evals_column if unit == "evals" else self.column
 
 
 @dataclass
@@ -156,6 +180,14 @@ class Case:
     n_runs: int
     problem: object = None  # registered Problem, for contours and minima (None: not available)
     problem_note: str = ""  # why there is no problem
+    members: tuple = ()  # a pooled case (instances of a transformed objective): the case ids it pools
+    evals_rate: float = math.nan  # evaluations per step, where every run of the case spent the same (evals.case_costs)
+    evals_budget: float = math.nan  # the most evaluations a run would have spent over the step budget
+
+    @property
+    def ids(self) -> tuple:
+        """The case ids whose runs this case holds: its own, or those it pools."""
+        return self.members or (self.id,)
 
     @property
     def metric_label(self) -> str:
@@ -183,10 +215,23 @@ class ReportData:
     hypers: dict  # optimizer -> its hyperparameter columns
     stats: dict = field(default_factory=dict)  # case_id -> per-setting stats, best first
     views: dict = field(default_factory=dict)  # case_id -> {view: best per optimizer, CIs, ties}: rankings.attach
+    transforms: list = field(default_factory=list)  # plain vs rotated/shifted instances: transforms.attach
     targets: list = field(default_factory=list)
     results: storage.Results | None = None  # the checked folder: curves are read from its parts
     plugin_notes: list = field(default_factory=list)  # plugins of the manifest not loaded, and why
+    x_axis: str = "steps"  # "steps" or "evals": what x axes count, and which ERT ranks (X_AXES, prepare)
+    evals_differ: bool = False  # whether any run's evaluations differ from its steps
+    curve_evals: bool = False  # whether curves.parquet has an evals column (else evals = step)
     _rows: dict | None = field(default=None, repr=False)  # (case_id, setting_id) -> row positions: setting_runs
+
+    @property
+    def rank_by(self) -> str:
+        """Which ERT ranks ("steps" or "evals"): the one the x axes count."""
+        return self.x_axis
+
+    @property
+    def x_label(self) -> str:
+        return X_LABELS[self.x_axis]
 
     def variant(self, vid: int) -> Variant:
         return self.variants[vid]
@@ -327,11 +372,17 @@ def _init_labels(runs: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=runs.index, dtype=object)
 
 
-def prepare(results: storage.Results, folder: Path) -> ReportData:
+def prepare(results: storage.Results, folder: Path, x_axis: str = "auto") -> ReportData:
+    """What the report shows, from a results folder's tables.  ``x_axis``:
+    what the figures' x axes count and which ERT ranks ("steps", "evals",
+    or "auto": evaluations where any run's differ from its steps)."""
     runs = results.runs  # loaded for the report alone (see load): columns are added in place
     manifest = results.manifest
     obj_cols = [c for c in runs.columns if c.startswith("obj_")]
     target_cols = [c for c in runs.columns if c.startswith("steps_to_")]
+    check_x_axis(x_axis)
+    with_evals(runs)
+    differ = evals_differ(runs)
     if "grad_noise" not in runs.columns:  # folders written before the column was renamed
         runs["grad_noise"] = runs["noise"] if "noise" in runs.columns else 0.0
     if "batch_size" not in runs.columns:
@@ -359,7 +410,9 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         if grp["dim"].nunique() > 1:
             keys.append("dim")
         for c in obj_cols:
-            if grp[c].astype(object).nunique(dropna=False) > 1:
+            # a switch left unset (the plain instance's shift) reads as off: labels do not show shift=false
+            values = grp[c].fillna(False) if pd.api.types.is_bool_dtype(grp[c].dtype) else grp[c]
+            if values.astype(object).nunique(dropna=False) > 1:
                 keys.append(c[4:])
         for c in ("batch_size", "grad_noise"):
             if grp[c].nunique() > 1:
@@ -375,7 +428,8 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         params = case_params[cid]
         everything = {"dim": dim, **params, "batch_size": int(row["batch_size"]),
                       "grad_noise": float(row["grad_noise"]), "init": str(row["init_"])}
-        shown = {k: everything[k] for k in varying[obj]}
+        # a case may lack a parameter its siblings have (the plain instance beside rotated ones)
+        shown = {k: everything[k] for k in varying[obj] if k in everything}
         label = obj + (" (" + ", ".join(f"{k}={fmt(v, 4)}" for k, v in shown.items()) + ")" if shown else "")
         detail_items = {"dim": dim, **{k: v for k, v in params.items() if _applies(obj, k, params)}}
         if everything["batch_size"]:
@@ -387,9 +441,11 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
         f_star = float(row["f_star"])
         metric = "gap" if math.isfinite(f_star) else "f"
         if metric == "gap" and targets:
-            criteria = [Criterion(f"gap ≤ {t:g}", f"{t:g}", f"steps_to_{t:g}", t) for t in targets]
+            criteria = [Criterion(f"gap ≤ {t:g}", f"{t:g}", f"steps_to_{t:g}", t, f"{EVALS_PREFIX}{t:g}")
+                        for t in targets]
         else:
-            criteria = [Criterion("escaped or converged", "escaped/converged", "_escape_or_converge")]
+            criteria = [Criterion("escaped or converged", "escaped/converged", "_escape_or_converge", None,
+                                  "_escape_or_converge_evals")]
         problem, note = (None, "not a 2-D objective")
         if dim == 2:
             problem, note = _problem(obj, dim, params)
@@ -415,11 +471,12 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
                                            conv_step, esc)
     for c in target_cols:
         runs[c] = runs[c].astype("Float64").to_numpy(float, na_value=np.nan)
+    runs["_escape_or_converge_evals"] = evals_at(runs, runs["_escape_or_converge"].to_numpy(float), targets)
     runs["lr_"] = runs["lr"].astype(float) if "lr" in runs.columns else np.nan
 
     # ---- settings and variants, per optimizer
-    candidates = [c for c in runs.columns if c not in FIXED and not c.startswith(("obj_", "steps_to_"))
-                  and not c.endswith("_") and not c.startswith("_") and c != "case_id"]
+    candidates = [c for c in runs.columns if c not in FIXED and not c.startswith(("obj_", "steps_to_", EVALS_PREFIX))
+                  and not c.endswith("_") and not c.startswith("_") and c not in ("case_id", "evals_final")]
     hypers: dict[str, list[str]] = {}
     runs["setting_id"] = -1
     runs["variant_id"] = -1
@@ -463,8 +520,11 @@ def prepare(results: storage.Results, folder: Path) -> ReportData:
                                    if (p := label_part(h, v) if _is_training(h) else f"{h}={fmt(v)}")),
             })
     settings = pd.DataFrame(setting_rows).set_index("setting_id")
-    data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets, results=results)
+    data = ReportData(folder, manifest, runs, cases, variants, settings, hypers, targets=targets, results=results,
+                      x_axis=x_axis_of(x_axis, differ), evals_differ=differ, curve_evals=curves_have(results, "evals"))
+    costs = case_costs(runs, targets, budget(data))
     for case in cases:
+        case.evals_rate, case.evals_budget = (float(v) for v in costs.loc[case.id, ["rate", "budget"]])
         data.stats[case.id] = setting_stats(data, case)
     return data
 
@@ -478,9 +538,11 @@ def _differs(sub: pd.DataFrame, h: str) -> bool:
 
 def setting_stats(data: ReportData, case: Case) -> pd.DataFrame:
     """One row per setting run on ``case``: counts, final-value quantiles and,
-    per criterion, success rate, median steps (of runs that met it) and ERT.
-    Sorted best first (see the module docstring)."""
-    sub = data.runs[data.runs["case_id"] == case.id]
+    per criterion, success rate, median steps (of runs that met it) and ERT
+    in steps (``ert_<k>``) and in evaluations (``ert_evals_<k>``, and
+    ``med_evals_<k>``).  Sorted best first (see the module docstring), by
+    the ERT :attr:`ReportData.rank_by` names."""
+    sub = data.runs[data.runs["case_id"].isin(case.ids)]
     g = sub.groupby("setting_id", sort=True)
     status = sub["status"]
     out = pd.DataFrame({
@@ -492,18 +554,22 @@ def setting_stats(data: ReportData, case: Case) -> pd.DataFrame:
         "q25_final": g["final_"].quantile(0.25),
         "q75_final": g["final_"].quantile(0.75),
     })
-    steps_run = sub["steps_run"].to_numpy(float)
+    ran = {"steps": sub["steps_run"].to_numpy(float), "evals": sub["evals_final"].to_numpy(float)}
     for k, crit in enumerate(case.criteria):
         s = sub[crit.column]
         reached = s.notna()
         n_reached = reached.groupby(sub["setting_id"]).sum()
         out[f"succ_{k}"] = n_reached / out["n"]
         out[f"med_steps_{k}"] = s.groupby(sub["setting_id"]).median()
-        # ERT: steps spent by every run (to the target if reached, else all it ran) per success
-        spent = pd.Series(np.where(reached, s.to_numpy(float), steps_run), index=sub.index)
-        total = spent.groupby(sub["setting_id"]).sum()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"ert_{k}"] = np.where(n_reached > 0, total / n_reached.where(n_reached > 0, 1), np.inf)
+        out[f"med_evals_{k}"] = sub[crit.evals_column].groupby(sub["setting_id"]).median()
+        # ERT: steps (evaluations) spent by every run (to the target if reached, else all it ran) per success
+        for unit, all_ran in ran.items():
+            spent = pd.Series(np.where(reached, sub[crit.spent_column(unit)].to_numpy(float), all_ran),
+                              index=sub.index)
+            total = spent.groupby(sub["setting_id"]).sum()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[ert_column(k, unit)] = np.where(n_reached > 0, total / n_reached.where(n_reached > 0, 1),
+                                                    np.inf)
     out["success"] = out[f"succ_{len(case.criteria) - 1}"]
     # runs that met the tightest target and ended above it again
     tight = case.criteria[-1]
@@ -511,13 +577,27 @@ def setting_stats(data: ReportData, case: Case) -> pd.DataFrame:
         pd.Series(False, index=sub.index)
     out["n_left"] = left.groupby(sub["setting_id"]).sum()
     out = out.join(data.settings[["optimizer", "variant_id", "lr", "label"]])
-    return rank(out, len(case.criteria))
+    return rank(out, len(case.criteria), rank_unit(data, case))
 
 
-def rank(stats: pd.DataFrame, n_criteria: int) -> pd.DataFrame:
+def rank_unit(data: ReportData, case: Case) -> str:
+    """What ranks ``case``'s settings and counts in its paired tests: the
+    report's :attr:`ReportData.rank_by`, except that a case whose runs all
+    spent one number of evaluations per step (:attr:`Case.evals_rate`) is
+    ranked in steps, the same order without the rounding of a rescale."""
+    return "evals" if data.rank_by == "evals" and not math.isfinite(case.evals_rate) else "steps"
+
+
+def ert_column(k: int, unit: str = "steps") -> str:
+    """The :func:`setting_stats` column of the ERT to criterion ``k`` in ``unit`` ("steps" or "evals")."""
+    return f"ert_evals_{k}" if unit == "evals" else f"ert_{k}"
+
+
+def rank(stats: pd.DataFrame, n_criteria: int, by: str = "steps") -> pd.DataFrame:
     """Best first: settings with at most half their runs diverged, then the
     larger share of (run, criterion) pairs met (COCO's data
-    profile at the end of the budget), then the lower ERT at the tightest
+    profile at the end of the budget), then the lower ERT (in ``by``:
+    "steps" or "evals") at the tightest
     criterion, then at the looser ones, then the lower median final value,
     then fewer diverged runs.  Averaging over criteria keeps a setting where a
     few runs reach a tight target and most diverge from beating one where
@@ -525,7 +605,7 @@ def rank(stats: pd.DataFrame, n_criteria: int) -> pd.DataFrame:
     tmp = stats.copy()
     tmp["_neg_pairs"] = -sum(tmp[f"succ_{k}"] for k in range(n_criteria)) / n_criteria
     tmp["_mostly_diverged"] = tmp["n_diverged"] > 0.5 * tmp["n"]
-    keys = (["_mostly_diverged", "_neg_pairs"] + [f"ert_{k}" for k in reversed(range(n_criteria))]
+    keys = (["_mostly_diverged", "_neg_pairs"] + [ert_column(k, by) for k in reversed(range(n_criteria))]
             + ["med_final", "n_diverged"])
     order = tmp.sort_values(keys, kind="stable", na_position="last").index
     return stats.loc[order]
@@ -553,6 +633,12 @@ def budget(data: ReportData) -> float:
     return float(steps) if steps is not None else float(data.runs["steps_run"].max())
 
 
+def pair_key(case: Case) -> list[str]:
+    """What pairs two settings' runs on ``case``: :data:`PAIR_KEY`, and the
+    instance (case id) where the case pools several."""
+    return ["case_id", *PAIR_KEY] if case.members else PAIR_KEY
+
+
 def setting_runs(data: ReportData, case: Case, sid) -> pd.DataFrame:
     """The runs of setting ``sid`` on ``case``, in :data:`PAIR_KEY` order.
     Row positions per (case, setting) are found once for the whole table:
@@ -561,29 +647,38 @@ def setting_runs(data: ReportData, case: Case, sid) -> pd.DataFrame:
         order = data.runs.sort_values(PAIR_KEY, kind="stable")
         data._rows = {k: data.runs.index.get_indexer(order.index[v]) for k, v in
                       order.groupby(["case_id", "setting_id"], sort=False).indices.items()}
-    rows = data._rows.get((case.id, sid))
-    return data.runs.iloc[rows if rows is not None else []]
+    found = [r for cid in case.ids if (r := data._rows.get((cid, sid))) is not None]
+    return data.runs.iloc[np.concatenate(found) if found else []]
 
 
 def outcomes(data: ReportData, case: Case, sid) -> pd.DataFrame:
     """Per run of setting ``sid`` on ``case``, indexed by :data:`PAIR_KEY`:
-    ``first_hit`` and ``final`` (see :mod:`.stats`, lower is better),
-    ``reached`` (met the case's tightest criterion), ``spent`` (steps to it,
-    else all the run took) and ``final_`` (final value, diverged as BIG)."""
+    ``first_hit`` and ``final`` (see :mod:`.stats`, lower is better; first
+    hitting counts what :func:`rank_unit` names, a target not met counting
+    one step more than the budget, in evaluations at the case's highest
+    rate), ``reached`` (met
+    the case's tightest criterion), ``spent`` (steps to it, else all the run
+    took), ``spent_evals`` (the same in evaluations) and ``final_`` (final
+    value, diverged as BIG).  A pooled case's runs are indexed by
+    :func:`pair_key`."""
     from . import stats as stats_mod
 
     sub = setting_runs(data, case, sid)
-    cols = [c.column for c in case.criteria]
-    steps_to = sub[cols].to_numpy(float)
-    tight = steps_to[:, -1]
-    reached = ~np.isnan(tight)
+    unit = rank_unit(data, case)
+    hits = sub[[c.spent_column(unit) for c in case.criteria]].to_numpy(float)
+    reached = sub[case.criteria[-1].column].notna().to_numpy()
+    steps = budget(data)
+    # first_hit_outcome counts a miss as budget + 1: one step more, at the highest rate in evaluations
+    missed = steps if unit == "steps" else case.evals_budget * (steps + 1) / steps - 1
     return pd.DataFrame({
-        "first_hit": stats_mod.first_hit_outcome(steps_to, budget(data)),
+        "first_hit": stats_mod.first_hit_outcome(hits, missed),
         "final": stats_mod.final_outcome(sub["final_"].to_numpy(float), sub["diverged_"].to_numpy(bool)),
         "reached": reached,
-        "spent": np.where(reached, tight, sub["steps_run"].to_numpy(float)),
+        "spent": np.where(reached, sub[case.criteria[-1].column].to_numpy(float), sub["steps_run"].to_numpy(float)),
+        "spent_evals": np.where(reached, sub[case.criteria[-1].evals_column].to_numpy(float),
+                                sub["evals_final"].to_numpy(float)),
         "final_": sub["final_"].to_numpy(float),
-    }, index=pd.MultiIndex.from_frame(sub[PAIR_KEY])).sort_index()
+    }, index=pd.MultiIndex.from_frame(sub[pair_key(case)])).sort_index()
 
 
 def case_value(case: Case, key: str):
@@ -658,5 +753,5 @@ def best_per_lr(stats: pd.DataFrame) -> pd.DataFrame:
 
 def case_runs(data: ReportData, case: Case, setting_ids) -> pd.DataFrame:
     r = data.runs
-    return r[(r["case_id"] == case.id) & r["setting_id"].isin(list(setting_ids))]
+    return r[r["case_id"].isin(case.ids) & r["setting_id"].isin(list(setting_ids))]
 

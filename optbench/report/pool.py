@@ -110,6 +110,7 @@ class DrawingPool:
         self._folder: str | None = None
         self._plugins: list = []  # the plugins the helpers load (optbench.plugins.load entries)
         self._figure_format: str | None = None  # besides PNG (see figures.base.set_figure_format)
+        self._x_axis: str = "auto"  # what the figures' x axes count (see report.data.prepare)
         self._fed: set[int] = set()  # helpers (by index) with a feeding thread
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -128,22 +129,26 @@ class DrawingPool:
         if self._folder is not None:
             self._feed()
 
-    def start(self, folder, plugins=None, figure_format: str = "png") -> None:
+    def start(self, folder, plugins=None, figure_format: str = "png", x_axis: str = "auto") -> None:
         """Have the helpers load ``plugins`` (when given: the ones this
         process decided to load) and the results folder ``folder``, and start
         drawing its jobs (in the order of :func:`optbench.report.build.ordered_jobs`)
         now, while this process is still importing and loading what it needs
         to draw; each figure is saved as a PNG and, unless "png", in
-        ``figure_format`` too.  The first call fixes folder and format."""
+        ``figure_format`` too, its x axis counting ``x_axis`` (see
+        :func:`optbench.report.data.prepare`).  The first call fixes folder,
+        format and x axis."""
         folder = str(Path(folder).resolve())
         if plugins is not None and self._folder is None:
             self._plugins = list(plugins)
         if self._folder is None:
-            self._folder, self._figure_format = folder, figure_format
+            self._folder, self._figure_format, self._x_axis = folder, figure_format, x_axis
         elif folder != self._folder:
             raise ValueError(f"this DrawingPool draws {self._folder}, not {folder}")
         elif figure_format != self._figure_format:
             raise ValueError(f"this DrawingPool saves figures as {self._figure_format}, not {figure_format}")
+        elif x_axis != self._x_axis:
+            raise ValueError(f"this DrawingPool draws x axes of {self._x_axis}, not {x_axis}")
         self._feed()
 
     def _feed(self) -> None:
@@ -171,7 +176,7 @@ class DrawingPool:
         if self._jobs is not None and not self._queue:
             helper.finish()  # a late helper: nothing left to draw
             return
-        jobs = helper.ask(("folder", (self._folder, self._plugins, self._figure_format)))
+        jobs = helper.ask(("folder", (self._folder, self._plugins, self._figure_format, self._x_axis)))
         if jobs is not None and self._offer(jobs):
             while (job := self._take()) is not None:
                 plots = helper.ask(("job", job))
@@ -187,7 +192,8 @@ class DrawingPool:
         jobs).  Jobs are dealt in the order given: put the heaviest first.
         An error drawing a job here propagates once the helpers have finished
         the jobs they hold."""
-        self.start(data.folder, figure_format=self._figure_format or "png")
+        self.start(data.folder, figure_format=self._figure_format or "png",
+                   x_axis=self._x_axis if self._folder is not None else getattr(data, "x_axis", "auto"))
         same = self._offer(jobs)
         try:
             while same and (job := self._take()) is not None:

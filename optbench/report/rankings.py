@@ -5,7 +5,9 @@ aggregate a reader can defend.
 Views (see :mod:`.stats` for the per-run outcomes the tests compare):
 
 * ``first_hit``: the report's ranking order (:func:`.data.rank`): share of
-  (run, target) pairs met, then ERT.  COCO's anytime view.
+  (run, target) pairs met, then ERT (in steps, or in objective evaluations
+  where the report's x axis counts them: :attr:`.data.ReportData.rank_by`).
+  COCO's anytime view.
 * ``final``: median final gap (:func:`.data.rank_final`): what a training
   run ends with.  A run that reached the target and left it counts as
   reached in the first view and by where it ended in the second.
@@ -28,20 +30,27 @@ VIEW_TITLES = {"first_hit": "first-hitting (targets reached, then ERT)",
                "final": "final state (median final gap)"}
 
 
-def _ci_columns(o: pd.DataFrame, key) -> dict:
+def _ci_columns(o: pd.DataFrame, key, evals: bool) -> dict:
+    """Intervals of one setting's runs ``o`` (:func:`.data.outcomes`); those
+    of its ERT in evaluations are resampled alike where ``evals`` (the
+    folder's evaluations differ from its steps), else are the ERT's own."""
     ci = st.bootstrap(o["reached"].to_numpy(), o["spent"].to_numpy(), o["final_"].to_numpy(), key)
+    ert_evals = st.bootstrap(o["reached"].to_numpy(), o["spent_evals"].to_numpy(), o["final_"].to_numpy(),
+                             key).ert if evals else ci.ert
     return {"succ_lo": ci.success[0], "succ_hi": ci.success[1], "ert_lo": ci.ert[0], "ert_hi": ci.ert[1],
+            "ert_evals_lo": ert_evals[0], "ert_evals_hi": ert_evals[1],
             "med_lo": ci.median_final[0], "med_hi": ci.median_final[1]}
 
 
-def case_views(data: ReportData, case: Case) -> dict[str, pd.DataFrame]:
+def case_views(data: ReportData, case: Case, stats: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """{view: one row per optimizer at its best setting in that view, best
-    first}: the setting's stats (:func:`.data.setting_stats`) plus
-    bootstrap intervals (``succ_lo/hi``, ``ert_lo/hi``, ``med_lo/hi``), the
+    first}: the setting's stats (:func:`.data.setting_stats`; ``stats``,
+    else the case's in ``data.stats``) plus bootstrap intervals
+    (``succ_lo/hi``, ``ert_lo/hi``, ``ert_evals_lo/hi``, ``med_lo/hi``), the
     test against the view's winner (``p``, ``p_holm``, ``n_pairs``,
     ``worse``: significantly worse) and ``tied`` (the winner itself, and
     every optimizer not significantly worse)."""
-    stats = data.stats[case.id]
+    stats = data.stats[case.id] if stats is None else stats
     cache: dict = {}
 
     def runs_of(sid):
@@ -68,7 +77,8 @@ def case_views(data: ReportData, case: Case) -> dict[str, pd.DataFrame]:
         best["n_pairs"] = n_pairs
         best["worse"] = [False] + [bool(q < st.ALPHA and d > 0) for q, d in zip(adj[1:], direction[1:])]
         best["tied"] = ~best["worse"]
-        cis = pd.DataFrame([_ci_columns(runs_of(sid), (case.id, sid)) for sid in sids], index=best.index)
+        cis = pd.DataFrame([_ci_columns(runs_of(sid), (case.id, sid), data.evals_differ) for sid in sids],
+                           index=best.index)
         out[view] = best.join(cis)
     return out
 
@@ -151,11 +161,12 @@ def winners(view: pd.DataFrame) -> list[str]:
     return list(view.loc[view["tied"], "optimizer"])
 
 
-def criterion_intervals(data: ReportData, case: Case, sid, k: int) -> st.Intervals:
+def criterion_intervals(data: ReportData, case: Case, sid, k: int, unit: str = "steps") -> st.Intervals:
     """Bootstrap intervals of a setting's success rate and ERT at criterion
-    ``k`` of the case (and its median final value)."""
+    ``k`` of the case (and its median final value); the ERT in ``unit``
+    ("steps" or "evals")."""
     sub = setting_runs(data, case, sid)
-    s = sub[case.criteria[k].column].to_numpy(float)
-    reached = ~np.isnan(s)
-    spent = np.where(reached, s, sub["steps_run"].to_numpy(float))
+    s = sub[case.criteria[k].spent_column(unit)].to_numpy(float)
+    reached = sub[case.criteria[k].column].notna().to_numpy()
+    spent = np.where(reached, s, sub["evals_final" if unit == "evals" else "steps_run"].to_numpy(float))
     return st.bootstrap(reached, spent, sub["final_"].to_numpy(float), (case.id, sid, 100 + k))

@@ -17,7 +17,7 @@ import math
 import pandas as pd
 
 from . import stats as st
-from .data import BIG, Case, ReportData, attainment_note, best_per, fmt
+from .data import BIG, X_LABELS, Case, ReportData, attainment_note, best_per, ert_column, fmt
 from .figures import Plot
 from .rankings import criterion_intervals, disagree, winners
 
@@ -146,6 +146,56 @@ def setting_text(data: ReportData, sid) -> str:
     return data.settings.loc[sid, "label"] or "defaults"
 
 
+# ----------------------------------------------------------------- ERT in steps and in evaluations
+
+
+def ert_units(data: ReportData) -> list[str]:
+    """The units ERT is shown in: steps, and evaluations beside them where
+    any run's evaluations differ from its steps (elsewhere the two are one)."""
+    return ["steps", "evals"] if data.evals_differ else ["steps"]
+
+
+def ert_headers(data: ReportData, what: str) -> list[str]:
+    """Column headers of the ERT in each of :func:`ert_units`, the one that ranks marked."""
+    units = ert_units(data)
+    if len(units) == 1:
+        return [f"{what} [95% CI]"]
+    return [f"{what} in {X_LABELS[u]}{' (ranks)' if u == data.rank_by else ''} [95% CI]" for u in units]
+
+
+def ert_cells(data: ReportData, row, k: int) -> list[Raw]:
+    """A rankings view row's ERT to criterion ``k`` with its interval, in each of :func:`ert_units`."""
+    return [with_ci(row[ert_column(k, u)], row["ert_lo" if u == "steps" else "ert_evals_lo"],
+                    row["ert_hi" if u == "steps" else "ert_evals_hi"], steps_fmt) for u in ert_units(data)]
+
+
+def ranking_note(data: ReportData) -> str:
+    """Which ERT ranks, and why."""
+    if data.rank_by == "evals":
+        return ("ERT in objective evaluations ranks, as the x axes of the convergence and runtime figures count "
+                "them (a line-search step costs every evaluation of its search, a minibatch step batch_size / "
+                "n_samples of a full-data one); ERT in steps is shown beside it. On an objective where every run "
+                "spent the same evaluations per step, the two orders and tests are one.")
+    if data.evals_differ:
+        return ("ERT in steps ranks, as the x axes count steps (asked for); ERT in objective evaluations, which "
+                "differ from steps for some runs here, is shown beside it.")
+    return ("ERT in steps ranks: every run here spent one objective evaluation per step, so ERT in evaluations is "
+            "the same number.")
+
+
+def method_text(data: ReportData) -> str:
+    """:data:`METHOD_TEXT`, saying which ERT ranks."""
+    unit = X_LABELS[data.rank_by]
+    text = METHOD_TEXT.replace("then the lowest ERT at the tightest target",
+                               f"then the lowest ERT in {unit} at the tightest target")
+    if data.rank_by == "evals":
+        text = text.replace("first-hitting: each run's steps to each target, summed, a target not reached counting "
+                            "as the budget + 1", "first-hitting: each run's evaluations to each target, summed, a "
+                            "target not reached counting as a step past the budget at the highest evaluations per "
+                            "step of a run on that objective")
+    return text + " " + ranking_note(data)
+
+
 # ----------------------------------------------------------------- tables
 
 
@@ -159,8 +209,8 @@ def case_ranking(data: ReportData, case: Case) -> Raw:
     gap = "gap" if case.metric == "gap" else "f"
     headers = ["#", "optimizer", "vs winner", "best setting", "runs"]
     headers += [f"success: {c.label}" for c in case.criteria[:-1]] + [f"success: {crit.label} [95% CI]"]
-    headers += [f"median steps to {crit.short} (runs that did)", f"ERT to {crit.short} [95% CI]",
-                f"median final {gap} [95% CI]"]
+    headers += [f"median steps to {crit.short} (runs that did)"] + ert_headers(data, f"ERT to {crit.short}")
+    headers += [f"median final {gap} [95% CI]"]
     if crit.target is not None:
         headers.append(f"reached {crit.short}, ended above")
     headers.append("diverged at best / all settings")
@@ -172,7 +222,7 @@ def case_ranking(data: ReportData, case: Case) -> Raw:
         r = [pos, named(data, opt), verdict(row, pos), setting_text(data, sid), int(row["n"])]
         r += [pct(row[f"succ_{k}"]) for k in range(last)]
         r += [with_ci(row["success"], row["succ_lo"], row["succ_hi"], pct),
-              steps_fmt(row[f"med_steps_{last}"]), with_ci(row[f"ert_{last}"], row["ert_lo"], row["ert_hi"], steps_fmt),
+              steps_fmt(row[f"med_steps_{last}"]), *ert_cells(data, row, last),
               with_ci(row["med_final"], row["med_lo"], row["med_hi"], value_fmt)]
         if crit.target is not None:
             r.append(int(row["n_left"]))
@@ -208,17 +258,21 @@ def ert_table(data: ReportData, case: Case) -> Raw:
     stats = data.stats[case.id]
     best = best_per(stats, "variant_id")
     best = best.loc[sorted(best.index, key=lambda s: best.loc[s, "variant_id"])]
-    headers = ["optimizer variant", "best lr", "runs"] + [f"ERT to {c.short} [95% CI] (success)"
-                                                           for c in case.criteria]
+    units = ert_units(data)
+    headers = ["optimizer variant", "best lr", "runs"] + [
+        f"ERT to {c.short}{f' in {X_LABELS[u]}' if len(units) > 1 else ''} [95% CI] (success)"
+        for c in case.criteria for u in units]
     rows = []
     for sid, row in best.iterrows():
         v = data.variant(int(row["variant_id"]))
         cells = []
         for k in range(len(case.criteria)):
-            ci = criterion_intervals(data, case, sid, k)
-            cells.append(Raw(with_ci(row[f"ert_{k}"], *ci.ert, steps_fmt) + esc(f" ({pct(row[f'succ_{k}'])})")))
+            for unit in units:
+                ci = criterion_intervals(data, case, sid, k, unit)
+                cells.append(Raw(with_ci(row[ert_column(k, unit)], *ci.ert, steps_fmt)
+                                 + esc(f" ({pct(row[f'succ_{k}'])})")))
         rows.append([Raw(swatch(v.color) + esc(v.label)), fmt(row["lr"]), int(row["n"])] + cells)
-    return table(headers, rows, num=set(range(1, 3 + len(case.criteria))))
+    return table(headers, rows, num=set(range(1, len(headers))))
 
 
 def divergence_table(data: ReportData, case: Case) -> Raw:
@@ -242,6 +296,60 @@ def divergence_table(data: ReportData, case: Case) -> Raw:
         rows.append([Raw(swatch(v.color) + esc(v.label)), n, f"{n_div} ({pct(n_div / n)})",
                      int(g["n_escaped"].sum()), int(g["n_converged"].sum()), where])
     return table(headers, rows, num={1, 2, 3, 4})
+
+
+TRANSFORMS_TEXT = (
+    "Does a ranking survive rotation? Each objective's first-hitting ranking on its plain instance beside its "
+    "ranking on its transformed instances (rotated: the objective composed with a rotation; shifted: its optimum "
+    "moved), those instances' runs pooled into one case (runs paired by instance, initial point and repeat). Each "
+    "optimizer at its best setting on each side; ≈: not significantly worse than that side's winner (paired "
+    "Wilcoxon, Holm-corrected). Kendall's τ: how far the two orders agree (1: the same order, −1: reversed). The "
+    "pooled side has more runs behind its tests: an optimizer can pull ahead there by power alone, so read a "
+    "verdict about ties with the success and ERT columns.")
+
+
+def _rank_cell(rank, tied) -> str:
+    if rank is None or (isinstance(rank, float) and math.isnan(rank)):
+        return "—"
+    return f"{int(rank)}" + (" ≈" if tied and rank > 1 else "")
+
+
+def _success_ert(success, ert) -> str:
+    if success is None or (isinstance(success, float) and math.isnan(success)):
+        return "not run"
+    return f"{pct(success)} · {steps_fmt(ert)}"
+
+
+def _tau_text(tau: float) -> str:
+    return "Kendall τ: too few optimizers" if math.isnan(tau) else f"Kendall τ = {tau:.2f}"
+
+
+def transforms_rows(comp) -> list[list]:
+    """The rows of a plain-vs-transformed table, as text (optimizer first)."""
+    return [[opt] + [_rank_cell(r[f"rank_{side}"], r[f"tied_{side}"]) for side in ("plain", "transformed")]
+            + [_success_ert(r[f"success_{side}"], r[f"ert_{side}"]) for side in ("plain", "transformed")]
+            for opt, r in comp.table.iterrows()]
+
+
+def transforms_headers(data: ReportData, comp) -> list[str]:
+    ert = f"ERT in {X_LABELS[data.rank_by]}" if data.evals_differ else "ERT"
+    return ["optimizer", "rank plain", f"rank {comp.kind} (instances pooled)", f"success · {ert}, plain",
+            f"success · {ert}, {comp.kind}"]
+
+
+def transforms_section(data: ReportData) -> Raw:
+    """Plain vs transformed instances: per objective, a verdict and the two rankings side by side."""
+    parts = ['<section id="transforms"><h2>Plain vs transformed instances</h2>',
+             f"<p>{esc(TRANSFORMS_TEXT)} {esc(ranking_note(data))}</p>"]
+    for comp in data.transforms:
+        crit = comp.plain.criteria[-1].label
+        parts.append(f"<h3>{esc(comp.title)}</h3>")
+        parts.append(f"<p><strong>{esc(comp.verdict)}</strong> · {esc(_tau_text(comp.tau))} · success: {esc(crit)} "
+                     f"· {comp.plain.n_runs:,} runs plain, {comp.transformed.n_runs:,} {esc(comp.kind)}</p>")
+        rows = [[named(data, r[0]), *r[1:]] for r in transforms_rows(comp)]
+        parts.append(table(transforms_headers(data, comp), rows, num={1, 2, 3, 4}))
+    parts.append("</section>")
+    return Raw("".join(parts))
 
 
 def _crit_label(data: ReportData) -> str:
@@ -278,7 +386,8 @@ def rank_order_note(overall: pd.DataFrame) -> str:
 
 def winners_table(data: ReportData) -> Raw:
     crit = _crit_label(data)
-    headers = ["objective", "best, first-hitting (≈ tied)", f"success ({crit}) [95% CI]", "ERT [95% CI]",
+    ert = ert_headers(data, "ERT")
+    headers = ["objective", "best, first-hitting (≈ tied)", f"success ({crit}) [95% CI]", *ert,
                "best, final state (≈ tied)", "median final [95% CI]", "views"]
     rows = []
     for case in data.cases:
@@ -286,12 +395,11 @@ def winners_table(data: ReportData) -> Raw:
         fh, fs = views["first_hit"].iloc[0], views["final"].iloc[0]
         last = len(case.criteria) - 1
         rows.append([Raw(f'<a href="#{esc(case.slug)}">{esc(case.label)}</a>'), tied_names(data, views["first_hit"]),
-                     with_ci(fh["success"], fh["succ_lo"], fh["succ_hi"], pct),
-                     with_ci(fh[f"ert_{last}"], fh["ert_lo"], fh["ert_hi"], steps_fmt),
+                     with_ci(fh["success"], fh["succ_lo"], fh["succ_hi"], pct), *ert_cells(data, fh, last),
                      tied_names(data, views["final"]),
                      with_ci(fs["med_final"], fs["med_lo"], fs["med_hi"], value_fmt),
                      "disagree" if winners(views["first_hit"])[:1] != winners(views["final"])[:1] else "agree"])
-    return table(headers, rows, num={2, 3, 5})
+    return table(headers, rows, num={2, 3, 4 + len(ert)} | set(range(3, 3 + len(ert))))
 
 
 def divergence_matrix(data: ReportData) -> Raw:
@@ -440,6 +548,8 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
 
     nav = ['<nav><ol><li><a href="#settings">Sweep settings</a></li>',
            '<li><a href="#summary">Summary and ranking</a></li>']
+    if data.transforms:
+        nav.append('<li><a href="#transforms">Plain vs transformed instances</a></li>')
     for obj in family:
         nav.append(f'<li><a href="#family-{esc(family[obj]["slug"])}">{esc(obj)} across its parameters</a></li>')
     for case in data.cases:
@@ -452,7 +562,7 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
     parts.append("</section>")
 
     parts.append('<section id="summary"><h2>Summary and ranking</h2>')
-    parts.append(f"<p>{esc(METHOD_TEXT)}</p>")
+    parts.append(f"<p>{esc(method_text(data))}</p>")
     parts.append(overall_table(data, overall))
     if note := rank_order_note(overall):
         parts.append(f'<p class="small">{esc(note)}</p>')
@@ -461,6 +571,8 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
     for p in summary_plots:
         parts.append(figure_html(p, budget))
     parts.append("</section>")
+    if data.transforms:
+        parts.append(transforms_section(data))
 
     for obj, fam in family.items():
         parts.append(f'<section id="family-{esc(fam["slug"])}"><h2>{esc(obj)} across {esc(", ".join(fam["params"]))}'
@@ -491,9 +603,10 @@ def page(data: ReportData, overall: pd.DataFrame, summary_plots: list[Plot], fam
         for p in case_plots.get(case.id, []):
             parts.append(figure_html(p, budget))
         parts.append("<h3>Expected running time (ERT)</h3>")
-        parts.append("<p class=\"small\">ERT = steps spent by all runs (up to the target if reached, else all they "
-                     "ran) ÷ runs that reached the target; each variant at its best learning rate; success rate in "
-                     "brackets.</p>")
+        spent = "steps (objective evaluations)" if data.evals_differ else "steps"
+        parts.append(f"<p class=\"small\">ERT = {spent} spent by all runs (up to the target if reached, else all "
+                     "they ran) ÷ runs that reached the target; each variant at its best learning rate; success rate "
+                     "in brackets.</p>")
         parts.append(ert_table(data, case))
         parts.append("<h3>Divergence</h3>")
         parts.append(divergence_table(data, case))
@@ -564,17 +677,26 @@ def markdown(data: ReportData, overall: pd.DataFrame) -> str:
     if note := rank_order_note(overall):
         lines += ["", md(note)]
     lines += ["", "## Best optimizer per objective (≈: not significantly worse than the winner)", "",
-              "| objective | first-hitting | success [95% CI] | ERT [95% CI] | final state | median final [95% CI] |",
-              "|---|---|---|---|---|---|"]
+              f"| objective | first-hitting | success [95% CI] | {' · '.join(ert_headers(data, 'ERT'))} | "
+              "final state | median final [95% CI] |", "|---|---|---|---|---|---|"]
     for case in data.cases:
         views = data.views[case.id]
         fh, fs = views["first_hit"].iloc[0], views["final"].iloc[0]
         last = len(case.criteria) - 1
+        erts = [ci_text(fh[ert_column(last, u)], fh["ert_lo" if u == "steps" else "ert_evals_lo"],
+                        fh["ert_hi" if u == "steps" else "ert_evals_hi"], steps_fmt) for u in ert_units(data)]
         lines.append(f"| {md(case.label)} | {md(' ≈ '.join(winners(views['first_hit'])))} | "
                      f"{ci_text(fh['success'], fh['succ_lo'], fh['succ_hi'], pct)} ({md(case.criteria[-1].label)}) | "
-                     f"{ci_text(fh[f'ert_{last}'], fh['ert_lo'], fh['ert_hi'], steps_fmt)} | "
-                     f"{md(' ≈ '.join(winners(views['final'])))} | "
+                     f"{' · '.join(erts)} | {md(' ≈ '.join(winners(views['final'])))} | "
                      f"{ci_text(fs['med_final'], fs['med_lo'], fs['med_hi'], value_fmt)} |")
-    lines += ["", md(METHOD_TEXT)]
+    if data.transforms:
+        lines += ["", "## Plain vs transformed instances", "", md(TRANSFORMS_TEXT)]
+        for comp in data.transforms:
+            headers = transforms_headers(data, comp)
+            lines += ["", f"### {md(comp.title)}", "", f"**{md(comp.verdict)}** · {_tau_text(comp.tau)} · success: "
+                      f"{md(comp.plain.criteria[-1].label)}", "", "| " + " | ".join(headers) + " |",
+                      "|---|" + "---:|" * (len(headers) - 1)]
+            lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in transforms_rows(comp)]
+    lines += ["", md(method_text(data))]
     lines += ["", "Figures and per-objective tables: `report.html` (plots in `plots/`).", ""]
     return "\n".join(lines)

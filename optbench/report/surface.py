@@ -18,12 +18,16 @@ def evaluate(problem, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     point = np.empty(2)
     grad = np.empty(2)
     out = np.empty((len(y), len(x)))
+    transform = getattr(problem, "transform", None)
     with np.errstate(all="ignore"):
         for i, yv in enumerate(y):
             point[1] = yv
             for j, xv in enumerate(x):
                 point[0] = xv
-                out[i, j] = fg(point, grad, rows, *args) if batched else fg(point, grad, *args)
+                if transform is not None:  # a rotated / shifted instance: as the runs saw it
+                    out[i, j] = problem.value(point)
+                else:
+                    out[i, j] = fg(point, grad, rows, *args) if batched else fg(point, grad, *args)
     out[~np.isfinite(out)] = np.nan
     return out
 

@@ -32,6 +32,10 @@ MINIMA_COLORS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628
 UNCONVERGED = "#cfcfcf"
 
 
+EVALS_NOTE = ("Objective evaluations are counted in full-data gradient evaluations: a minibatch step counts "
+              "batch_size / n_samples of one, a line-search step every evaluation of its search.")
+
+
 MAX_LINES = 8  # above this, figures show one line per optimizer (its best setting) instead of per variant
 
 

@@ -1,4 +1,4 @@
-"""Convergence curves (gap or f against step) and learning-rate sensitivity."""
+"""Convergence curves (gap or f against steps or objective evaluations) and learning-rate sensitivity."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +10,7 @@ from ..data import BIG, Case, ReportData, best_per_lr, case_runs, slug
 from ..rankings import criterion_intervals
 from .base import (
     CURVE_POINTS,
+    EVALS_NOTE,
     MAX_LINES,
     Frame,
     Plot,
@@ -82,7 +83,8 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
         return None
     grid = curves_mod.step_grid(data.manifest, CURVE_POINTS)
     value_col = "gap" if case.metric == "gap" else "f"
-    cur = curves_mod.read(data.results, runs["run_id"], ["run_id", "step", value_col], grid)
+    cur = curves_mod.read_x(data, runs["run_id"], ["run_id", "step", value_col], grid)
+    evals = data.x_axis == "evals"
     floor = value_floor(data)
     series = []
     for sid, label, color, ls in lines:
@@ -90,8 +92,12 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
         if r.empty:
             continue
         ids = r["run_id"].to_numpy()
-        steps, M = curves_mod.aligned(cur[cur["run_id"].isin(ids)], ids, value_col,
-                                      r["diverged_"].to_numpy(bool), grid)
+        mine = cur[cur["run_id"].isin(ids)]
+        if evals:  # each line on its own grid: up to the most evaluations its runs spent
+            steps, M = curves_mod.aligned_on(mine, ids, value_col, "evals", r["diverged_"].to_numpy(bool),
+                                             curves_mod.x_grid(mine, ids, CURVE_POINTS))
+        else:
+            steps, M = curves_mod.aligned(mine, ids, value_col, r["diverged_"].to_numpy(bool), grid)
         if case.metric == "gap":
             M = np.maximum(M, floor)
         left, q25, med, q75 = alive_quantiles(M)
@@ -140,7 +146,7 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
             if p % ncol == 0:
                 ax.set_ylabel(case.metric_label, fontsize=9)
             if below_empty:
-                ax.set_xlabel("step", fontsize=9)
+                ax.set_xlabel(data.x_label, fontsize=9)
         if lim:
             axes[0].set_ylim(*lim)
         handles = [Line2D([], [], color="0.2", lw=1.8), Patch(facecolor="0.2", alpha=2 * BAND_ALPHA, lw=0),
@@ -165,7 +171,7 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
         if lim:
             ax.set_ylim(*lim)
         _targets(ax, case, lim, 7)
-        ax.set_xlabel("step")
+        ax.set_xlabel(data.x_label)
         ax.set_ylabel(case.metric_label)
         ax.grid(True, which="major", alpha=0.3)
         fig = frame.finish(handles, labels, f"Convergence on {case.label}")
@@ -173,10 +179,13 @@ def convergence(data: ReportData, case: Case) -> Plot | None:
     n_div = int(runs["diverged_"].sum())
     layout = (f" One panel per line, the other lines' medians in grey behind it: {len(series)} bands on one axis "
               f"would hide each other." if panels else "")
-    cap = (f"{case.metric_label.capitalize()} against step on {case.label} ({case.detail}), {how}: median (line) "
-           f"and interquartile range (band) at each step over the runs that have not diverged by then; a line "
-           f"ends{' (✕)' if ended else ''} where fewer than half its runs are left.{layout} "
-           f"{count(n)} behind {len(series)} lines"
+    x_word = "objective evaluations" if evals else "step"
+    cap = (f"{case.metric_label.capitalize()} against {x_word} on {case.label} ({case.detail}), {how}: median (line) "
+           f"and interquartile range (band) at each {'point' if evals else 'step'} over the runs that have not "
+           f"diverged by then; a line ends{' (✕)' if ended else ''} where fewer than half its runs are left.{layout} "
+           + (f"{EVALS_NOTE} Each line runs up to the most evaluations its runs spent; a run that spent fewer "
+              f"keeps its last value. " if evals else "")
+           + f"{count(n)} behind {len(series)} lines"
            f"{f', {n_div} of them diverged (counted beside each line)' if n_div else ', none diverged'}")
     cap += f"; gaps below {floor:g} are drawn at {floor:g}; dotted lines mark the targets." \
         if case.metric == "gap" else "; f* is not finite here, so the objective value itself is shown."

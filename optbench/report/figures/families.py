@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from .. import curves as curves_mod
-from ..data import BIG, Case, ReportData, best_per, case_value, common_settings, fmt, slug
+from ..data import BIG, Case, ReportData, best_per, case_value, common_settings, ert_column, fmt, slug
 from ..rankings import criterion_intervals
 from .base import (
     CURVE_POINTS,
@@ -22,7 +22,7 @@ from .base import (
     value_limits,
     value_scale,
 )
-from .runtime import ecdf, steps_axis
+from .runtime import axis_budget, ecdf, steps_axis
 
 # ----------------------------------------------------------------- objective-parameter effect
 
@@ -60,10 +60,10 @@ def parameter_effect(data: ReportData, objective: str, cases: list[Case], param:
                     v.append((np.nan, np.nan))
                 continue
             row = b.iloc[0]
-            ci = criterion_intervals(data, c, b.index[0], len(c.criteria) - 1)
+            ci = criterion_intervals(data, c, b.index[0], len(c.criteria) - 1, data.rank_by)
             succ.append(float(row["success"]))
             bands["succ"].append(ci.success)
-            e = float(row[f"ert_{len(c.criteria) - 1}"])
+            e = float(row[ert_column(len(c.criteria) - 1, data.rank_by)])
             ert.append(e if math.isfinite(e) else np.nan)
             bands["ert"].append(tuple(x if math.isfinite(x) else np.nan for x in ci.ert) if math.isfinite(e)
                                 else (np.nan, np.nan))
@@ -88,7 +88,7 @@ def parameter_effect(data: ReportData, objective: str, cases: list[Case], param:
     ax1.set_ylim(-0.05, 1.05)
     ax1.set_ylabel(f"success rate\n({crit.label})", fontsize=8)
     ax2.set_yscale("log")
-    ax2.set_ylabel(f"ERT to {crit.short}\n(steps)", fontsize=8)
+    ax2.set_ylabel(f"ERT to {crit.short}\n({'evaluations' if data.rank_by == 'evals' else 'steps'})", fontsize=8)
     value_scale(ax3, np.concatenate(allv), metric, floor)
     ax3.set_ylabel(f"median final\n{'gap' if metric == 'gap' else 'f'}", fontsize=8)
     ax3.set_xlabel(param)
@@ -125,8 +125,9 @@ def _family_groups(cases: list[Case], params: list[str]) -> tuple[dict[tuple, li
     groups: dict[tuple, list[Case]] = {}
     for c in cases:
         groups.setdefault(tuple(repr(case_value(c, k)) for k in params), []).append(c)
-    labels = {key: ", ".join(f"{k}={fmt(case_value(members[0], k), 4)}" for k in params)
-              for key, members in groups.items()}
+    # a parameter a case lacks (the plain instance beside rotated ones: no rotate, no instance) is left out
+    labels = {key: ", ".join(f"{k}={fmt(v, 4)}" for k in params if (v := case_value(members[0], k)) is not None)
+              or "plain" for key, members in groups.items()}
     return groups, labels
 
 
@@ -139,10 +140,12 @@ class _Panels:
     by_case: dict[int, Case]
     curves: object  # the curves of the drawn runs on the step grid
     grid: object
-    budget: int
+    budget: float
     metric: str
     value_col: str
     floor: float
+    unit: str = "steps"  # what the x axes count: "steps" or "evals"
+    x_label: str = "steps"
 
 
 def _draw_group(ax, row: str, r, color, p: _Panels, values_seen: dict):
@@ -150,14 +153,18 @@ def _draw_group(ax, row: str, r, color, p: _Panels, values_seen: dict):
     if row == "ecdf":
         # every (run, criterion) pair of the group's cases, each case with its own criteria
         per_case = list(r.groupby("case_id"))
-        steps = np.concatenate([rc[crit.column].to_numpy(float) for c_id, rc in per_case
+        steps = np.concatenate([rc[crit.spent_column(p.unit)].to_numpy(float) for c_id, rc in per_case
                                 for crit in p.by_case[c_id].criteria] or [np.zeros(0)])
         n_pairs = sum(len(rc) * len(p.by_case[c_id].criteria) for c_id, rc in per_case)
         return ecdf(ax, steps, n_pairs, p.budget, color, "-")
     col = "grad_norm" if row == "grad" else p.value_col
     ids = r["run_id"].to_numpy()
-    steps, M = curves_mod.aligned(p.curves[p.curves["run_id"].isin(ids)], ids, col, r["diverged_"].to_numpy(bool),
-                                  p.grid)
+    mine = p.curves[p.curves["run_id"].isin(ids)]
+    if p.unit == "evals":
+        steps, M = curves_mod.aligned_on(mine, ids, col, "evals", r["diverged_"].to_numpy(bool),
+                                         curves_mod.x_grid(mine, ids, CURVE_POINTS))
+    else:
+        steps, M = curves_mod.aligned(mine, ids, col, r["diverged_"].to_numpy(bool), p.grid)
     lo = GRAD_FLOOR if row == "grad" else p.floor
     metric = "gap" if row == "grad" else p.metric
     if row == "grad" or p.metric == "gap":
@@ -180,7 +187,7 @@ def _label_panel(ax, data: ReportData, p: _Panels, opt: str, sid, i: int, j: int
     else:
         ax.grid(True, alpha=0.3)
     if i == len(p.rows) - 1:
-        ax.set_xlabel("step")
+        ax.set_xlabel(p.x_label)
     if j == 0:
         ax.set_ylabel({"grad": "gradient norm", "value": "gap f − f*" if p.metric == "gap" else "f",
                        "ecdf": "fraction of\n(run, target) pairs"}[row], fontsize=8)
@@ -198,13 +205,16 @@ def _family_caption(objective: str, cases: list[Case], params: list[str], n_grou
            + "). Each column is one optimizer at one setting common to every case (the one with the best mean "
            "rank over the cases), so groups are compared at the same hyperparameters. ")
     parts = []
+    x_word = "objective evaluations" if p.unit == "evals" else "step"
     if "grad" in p.rows:
-        parts.append("median gradient norm against step (band: interquartile range; a gradient that vanishes "
+        parts.append(f"median gradient norm against {x_word} (band: interquartile range; a gradient that vanishes "
                      "while the loss is still high is the saturation of the activation)")
-    parts.append(f"median {'gap f − f*' if p.metric == 'gap' else 'objective value f'} against step")
+    parts.append(f"median {'gap f − f*' if p.metric == 'gap' else 'objective value f'} against {x_word}")
     if "ecdf" in p.rows:
-        parts.append("the fraction of (run, target) pairs reached within the steps on the x axis (COCO data "
-                     f"profile; dotted line: budget of {p.budget} steps)")
+        budget = f"the most evaluations a run spent, {p.budget:,.0f}" if p.unit == "evals" else \
+            f"budget of {int(p.budget)} steps"
+        parts.append(f"the fraction of (run, target) pairs reached within the {p.x_label} on the x axis (COCO data "
+                     f"profile; dotted line: {budget})")
     cap += "Rows: " + "; ".join(parts) + f". {count(n_drawn)} drawn; a diverged run counts as +∞ from its stop."
     if "loss" in params:
         cap += (" Different losses have different scales, so their values and gaps (and the targets on them) are "
@@ -233,13 +243,13 @@ def family_comparison(data: ReportData, objective: str, cases: list[Case], param
     metric = "gap" if all(c.metric == "gap" for c in cases) else "f"
     value_col = "gap" if metric == "gap" else "f"
     grid = curves_mod.step_grid(data.manifest, CURVE_POINTS)
-    cur = curves_mod.read(data.results, runs["run_id"], ["run_id", "step", "grad_norm", value_col], grid)
+    cur = curves_mod.read_x(data, runs["run_id"], ["run_id", "step", "grad_norm", value_col], grid)
     has_grad = bool(len(cur)) and np.isfinite(cur["grad_norm"].to_numpy(float)).any()
     has_targets = any(runs[crit.column].notna().any() for c in cases for crit in c.criteria)
     p = _Panels(rows=(["grad"] if has_grad else []) + ["value"] + (["ecdf"] if has_targets else []),
                 groups=groups, by_case={c.id: c for c in cases}, curves=cur, grid=grid,
-                budget=int(data.manifest.get("steps") or runs["steps_run"].max()), metric=metric,
-                value_col=value_col, floor=value_floor(data))
+                budget=axis_budget(data, runs), metric=metric, value_col=value_col, floor=value_floor(data),
+                unit=data.x_axis, x_label=data.x_label)
     frame = Frame(len(p.rows), len(opts), 2.9, 2.1, wspace=0.45, hspace=0.55)
     handles: dict[tuple, Line2D] = {}
     first_ax: dict[str, object] = {}
