@@ -45,9 +45,10 @@ def copy_results(src: Path, dst: Path) -> Path:
     return dst
 
 
-def rewrite_runs(folder: Path, runs: pd.DataFrame) -> None:
-    """Replace the runs table of a finished folder (an edited or foreign one)
-    through the writer's own path: each chunk's part and its record."""
+def rewrite_runs(folder: Path, runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
+    """Replace the runs table (and ``curves``, if given) of a finished folder
+    (an edited or foreign one) through the writer's own path: each chunk's
+    parts and its record."""
     manifest = storage.read_manifest(folder)
     store = storage.SweepFolder(folder, manifest)
     done, problems = store.finished()
@@ -55,10 +56,15 @@ def rewrite_runs(folder: Path, runs: pd.DataFrame) -> None:
     for chunk, record in sorted(done.items()):
         first, n = manifest["chunks"][chunk]
         part = runs[(runs["run_id"] >= first) & (runs["run_id"] < first + n)]
-        curves = (folder / storage.CURVES / storage.part_name(chunk)).read_bytes()
+        n_rows = record["n_curve_rows"]
+        if curves is None:
+            curve_bytes = (folder / storage.CURVES / storage.part_name(chunk)).read_bytes()
+        else:
+            c = curves[(curves["run_id"] >= first) & (curves["run_id"] < first + n)]
+            curve_bytes, n_rows = storage.table_bytes(pa.Table.from_pandas(c, preserve_index=False)), len(c)
         table = pa.Table.from_pandas(part, preserve_index=False)
-        store.write_chunk(storage.ChunkData(chunk, first, n, storage.table_bytes(table), curves,
-                                            record["n_curve_rows"], record["wall_s"]))
+        store.write_chunk(storage.ChunkData(chunk, first, n, storage.table_bytes(table), curve_bytes,
+                                            n_rows, record["wall_s"]))
 
 
 def one_part(folder: Path, sub: str) -> Path:

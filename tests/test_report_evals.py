@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from conftest import copy_results
+from conftest import copy_results, rewrite_runs
 
 import optbench
 from optbench import SpecError, storage
@@ -42,21 +41,6 @@ def folder(tmp_path_factory) -> Path:
     return optbench.run(SPEC, out=tmp_path_factory.mktemp("evals"), report=False).path
 
 
-def rewrite(folder: Path, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
-    """Replace both tables of a finished folder through the writer's own path."""
-    manifest = storage.read_manifest(folder)
-    store = storage.SweepFolder(folder, manifest)
-    done, problems = store.finished()
-    assert not problems, problems
-    for chunk, record in sorted(done.items()):
-        first, n = manifest["chunks"][chunk]
-        r = runs[(runs["run_id"] >= first) & (runs["run_id"] < first + n)]
-        c = curves[(curves["run_id"] >= first) & (curves["run_id"] < first + n)]
-        store.write_chunk(storage.ChunkData(
-            chunk, first, n, storage.table_bytes(pa.Table.from_pandas(r, preserve_index=False)),
-            storage.table_bytes(pa.Table.from_pandas(c, preserve_index=False)), len(c), record["wall_s"]))
-
-
 def _tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(folder / storage.RUNS), pd.read_parquet(folder / storage.CURVES)
 
@@ -66,7 +50,7 @@ def old_folder(src: Path, dst: Path) -> Path:
     copy_results(src, dst)
     runs, curves = _tables(dst)
     runs = runs.drop(columns=[c for c in runs.columns if c == "evals_final" or c.startswith("evals_to_")])
-    rewrite(dst, runs, curves.drop(columns=[c for c in curves.columns if c == "evals"]))
+    rewrite_runs(dst, runs, curves.drop(columns=[c for c in curves.columns if c == "evals"]))
     return dst
 
 
@@ -80,7 +64,7 @@ def evals_folder(src: Path, dst: Path, per_step: dict = EVALS_PER_STEP) -> Path:
         runs["evals_to_" + c[len("steps_to_"):]] = runs[c].astype("Float64").to_numpy(float, na_value=np.nan) * factor
     by_run = dict(zip(runs["run_id"], factor))
     curves["evals"] = curves["step"].to_numpy(float) * curves["run_id"].map(by_run).to_numpy(float)
-    rewrite(dst, runs, curves)
+    rewrite_runs(dst, runs, curves)
     return dst
 
 
@@ -231,7 +215,7 @@ def _hand_made(src: Path, dst: Path) -> Path:
     runs.loc[mine, "gap_final"] = 1e-2
     runs["steps_to_0.1"] = runs["steps_to_0.1"].astype("Int64")
     runs["steps_to_0.001"] = runs["steps_to_0.001"].astype("Int64")
-    rewrite(dst, runs, curves.drop(columns=[c for c in curves.columns if c == "evals"]))
+    rewrite_runs(dst, runs, curves.drop(columns=[c for c in curves.columns if c == "evals"]))
     return dst
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -167,7 +168,7 @@ def strong_wolfe(x, t, d, f, g, gtd, closure, work, c1, c2, tolerance_change, ma
     five scratch rows of ``x``'s length.  Returns ``(f_new, t, evaluations)``
     with the gradient at ``x + t d`` in ``work[0]``; ``x`` is not moved.
     """
-    g_new, x_new, g_prev, b0, b1 = work[0], work[1], work[2], work[3], work[4]
+    g_new, x_new, g_prev, bg = work[0], work[1], work[2], work[3:5]
     d_norm = abs_max(d)
     step_to(x, t, d, x_new)
     f_new = evaluate(x_new, g_new, closure)
@@ -177,26 +178,21 @@ def strong_wolfe(x, t, d, f, g, gtd, closure, work, c1, c2, tolerance_change, ma
     copy(g, g_prev)
     done = False
     ls_iter = 0
-    # the bracket: [lo_t, hi_t] of torch's lists, positions 0 and 1; its
-    # gradients in rows b0 and b1
-    br0, br1, brf0, brf1, brg0, brg1 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    # torch's bracket lists: steps br, values brf, slopes brg, gradients in rows bg
+    br, brf, brg = np.zeros(2), np.zeros(2), np.zeros(2)
     single = False  # torch's one-element bracket (the Wolfe point found at once)
     while ls_iter < max_ls:
         if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
-            br0, br1, brf0, brf1, brg0, brg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
-            copy(g_prev, b0)
-            copy(g_new, b1)
+            _bracket(br, brf, brg, bg, t_prev, f_prev, gtd_prev, g_prev, t, f_new, gtd_new, g_new)
             break
         if abs(gtd_new) <= -c2 * gtd:
-            br0, brf0 = t, f_new
-            copy(g_new, b0)
+            br[0], brf[0] = t, f_new
+            copy(g_new, bg[0])
             single = True
             done = True
             break
         if gtd_new >= 0:
-            br0, br1, brf0, brf1, brg0, brg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
-            copy(g_prev, b0)
-            copy(g_new, b1)
+            _bracket(br, brf, brg, bg, t_prev, f_prev, gtd_prev, g_prev, t, f_new, gtd_new, g_new)
             break
         min_step = t + 0.01 * (t - t_prev)
         max_step = t * 10
@@ -212,23 +208,20 @@ def strong_wolfe(x, t, d, f, g, gtd, closure, work, c1, c2, tolerance_change, ma
         gtd_new = dot(g_new, d)
         ls_iter += 1
     if ls_iter == max_ls:
-        # torch's bracket [0, t]; its gtd entries stay as they were (never read: no zoom follows)
-        br0, br1, brf0, brf1 = 0.0, t, f, f_new
-        copy(g, b0)
-        copy(g_new, b1)
-    if single:
-        low = 0
-    else:
-        low = 0 if brf0 <= brf1 else 1
+        # torch's bracket [0, t]; its slopes stay as they were (never read: no zoom follows)
+        br[0], br[1], brf[0], brf[1] = 0.0, t, f, f_new
+        copy(g, bg[0])
+        copy(g_new, bg[1])
+    low = 0 if single or brf[0] <= brf[1] else 1
     insuf_progress = False
     while not done and ls_iter < max_ls:
-        if abs(br1 - br0) * d_norm < tolerance_change:
+        if abs(br[1] - br[0]) * d_norm < tolerance_change:
             break
         # torch's bounds=None: (x1, x2) if x1 <= x2 else (x2, x1)
-        t = cubic_interpolate(br0, brf0, brg0, br1, brf1, brg1, br0 if br0 <= br1 else br1,
-                              br1 if br0 <= br1 else br0)
-        hi_b = pymax(br0, br1)
-        lo_b = pymin(br0, br1)
+        t = cubic_interpolate(br[0], brf[0], brg[0], br[1], brf[1], brg[1], br[0] if br[0] <= br[1] else br[1],
+                              br[1] if br[0] <= br[1] else br[0])
+        hi_b = pymax(br[0], br[1])
+        lo_b = pymin(br[0], br[1])
         eps = 0.1 * (hi_b - lo_b)
         if pymin(hi_b - t, t - lo_b) < eps:
             if insuf_progress or t >= hi_b or t <= lo_b:
@@ -246,39 +239,29 @@ def strong_wolfe(x, t, d, f, g, gtd, closure, work, c1, c2, tolerance_change, ma
         ls_func_evals += 1
         gtd_new = dot(g_new, d)
         ls_iter += 1
-        f_low = brf0 if low == 0 else brf1
-        if f_new > (f + c1 * t * gtd) or f_new >= f_low:
-            # the new point replaces the high end
-            if low == 0:
-                br1, brf1, brg1 = t, f_new, gtd_new
-                copy(g_new, b1)
-            else:
-                br0, brf0, brg0 = t, f_new, gtd_new
-                copy(g_new, b0)
-            low = 0 if brf0 <= brf1 else 1
+        high = 1 - low
+        if f_new > (f + c1 * t * gtd) or f_new >= brf[low]:
+            # Armijo fails or no lower than the low end: the new point is the high end
+            br[high], brf[high], brg[high] = t, f_new, gtd_new
+            copy(g_new, bg[high])
+            low = 0 if brf[0] <= brf[1] else 1
         else:
             if abs(gtd_new) <= -c2 * gtd:
                 done = True
-            else:
-                hi_t = br1 if low == 0 else br0
-                lo_t = br0 if low == 0 else br1
-                if gtd_new * (hi_t - lo_t) >= 0:
-                    # the old low end becomes the high end
-                    if low == 0:
-                        br1, brf1, brg1 = br0, brf0, brg0
-                        copy(b0, b1)
-                    else:
-                        br0, brf0, brg0 = br1, brf1, brg1
-                        copy(b1, b0)
+            elif gtd_new * (br[high] - br[low]) >= 0:
+                # the old low end becomes the high end
+                br[high], brf[high], brg[high] = br[low], brf[low], brg[low]
+                copy(bg[low], bg[high])
             # the new point becomes the low end
-            if low == 0:
-                br0, brf0, brg0 = t, f_new, gtd_new
-                copy(g_new, b0)
-            else:
-                br1, brf1, brg1 = t, f_new, gtd_new
-                copy(g_new, b1)
-    if low == 0:
-        copy(b0, g_new)
-        return brf0, br0, ls_func_evals
-    copy(b1, g_new)
-    return brf1, br1, ls_func_evals
+            br[low], brf[low], brg[low] = t, f_new, gtd_new
+            copy(g_new, bg[low])
+    copy(bg[low], g_new)
+    return brf[low], br[low], ls_func_evals
+
+
+@jit(inline="always")
+def _bracket(br, brf, brg, bg, t0, f0, gtd0, g0, t1, f1, gtd1, g1):
+    """torch's two-point bracket [t0, t1] with its values, slopes and gradients."""
+    br[0], br[1], brf[0], brf[1], brg[0], brg[1] = t0, t1, f0, f1, gtd0, gtd1
+    copy(g0, bg[0])
+    copy(g1, bg[1])
