@@ -136,5 +136,7 @@ def hp_row(optimizer, **values) -> np.ndarray:
     return optimizer.hp_row(optimizer.resolve(values))
 
 
-def optimizer_names() -> list[str]:
-    return optimizers.names()
+def optimizer_names(closure: bool | None = None) -> list[str]:
+    """Every optimizer, or only those whose step evaluates the objective
+    itself (``closure=True``: line searches) or not (``False``)."""
+    return [n for n in optimizers.names() if closure is None or optimizers.get(n).closure == closure]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optbench import optimizers
+from optbench import engine, objectives, optimizers
 
 from ._common import (
     _FG_LOOP,
@@ -51,9 +51,10 @@ class TimeValueAndGrad:
 
 class TimeOptimizerStep:
     """One optimizer step on an n-vector: 1000 steps from a fixed gradient
-    (jitted loop, schedule row per step as in the sweep driver)."""
+    (jitted loop, schedule row per step as in the sweep driver); line
+    searches, whose step evaluates the objective, in :class:`TimeLineSearchRuns`."""
 
-    params = [optimizer_names(), [2, 1000]]
+    params = [optimizer_names(closure=False), [2, 1000]]
     param_names = ["optimizer", "n"]
 
     def setup(self, name, n):
@@ -69,6 +70,28 @@ class TimeOptimizerStep:
 
     def time_step(self, name, n):
         self.loop(self.x, self.g0, self.state, self.hp, self.sched)
+
+
+class TimeLineSearchRuns:
+    """A closure optimizer's runs, line searches and all: 64 runs x 50 steps
+    on rosenbrock 10-D from points in its box, one thread (L-BFGS with
+    history 10, without and with its strong-Wolfe search; CG; Armijo descent)."""
+
+    params = [["lbfgs", "lbfgs-strong_wolfe", "cg", "gd_armijo"]]
+    param_names = ["optimizer"]
+
+    def setup(self, case):
+        name, _, search = case.partition("-")
+        opt = optimizers.get(name)
+        values = {"history_size": 10, **({"line_search_fn": search} if search else {})} if name == "lbfgs" else {}
+        self.problem = objectives.make("rosenbrock", dim=10)
+        x0 = points_in_box(self.problem, 64)
+        self.kw = dict(problem=self.problem, optimizer=opt, x0=x0, hp=np.tile(hp_row(opt, **values), (64, 1)),
+                       steps=50, log_every=50, threads=1, record_grad=False)
+        engine.run_group(**self.kw)  # compile or load from cache
+
+    def time_runs(self, case):
+        engine.run_group(**self.kw)
 
 
 class TimeCallFromPython:
