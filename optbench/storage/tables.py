@@ -95,7 +95,7 @@ def runs_table(spec: Spec, group: Group, runs: GroupRuns, res: GroupResult, run_
     cols["nearest_minimum"] = nearest
     cols["minimum_distance"] = dist
     cost = step_cost(problem, group.case.batch_size)
-    counted = res.target_evals.shape[1] > 0 or not np.all(np.isnan(res.evals_final))
+    counted = res.counts_evaluations
     cols["evals_final"] = res.evals_final if counted else res.steps_run * cost
     for k, t in enumerate(sorted(spec.targets, reverse=True)):
         cols[target_column(t)] = res.target_steps[:, k]
