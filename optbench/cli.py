@@ -17,6 +17,7 @@ from ._errors import OptbenchError
 
 def _objective_rows() -> list[dict]:
     from . import objectives
+    from .objectives._registry import TRANSFORM_FIELDS
 
     rows = []
     for name in objectives.names():
@@ -34,6 +35,8 @@ def _objective_rows() -> list[dict]:
             "dims": obj.dims_text,
             "tags": sorted(obj.tags),
             "params": {k: p.default for k, p in obj.params.items()},
+            # what every analytic objective takes besides its own (objectives/instances.py)
+            "instance_params": {} if obj.batched else {k: p.default for k, p in TRANSFORM_FIELDS.items()},
             "known_minima": minima,
             "batched": obj.batched,
             "summary": obj.summary,
@@ -118,6 +121,9 @@ def cmd_list(args) -> int:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(_table(rows, cols))
+        if what == "objectives" and any(r["instance_params"] for r in rows):
+            print("\nEvery objective not 'from data' also takes rotate = true, shift = true and instance = N (>= 1): "
+                  "f(R (x - s) + c), a seeded rotation R and shift s (README, \"Line searches and instances\").")
     return 0
 
 

@@ -149,6 +149,13 @@ def test_list_and_check_commands(capsys):
     assert {"sphere", "quadratic", "ellipsoid", "booth", "matyas", "saddle", "monkey_saddle", "rosenbrock",
             "beale", "three_hump_camel", "himmelblau", "six_hump_camel", "rastrigin", "ackley",
             "styblinski_tang", "goldstein_price", "levi13", "griewank"} <= names
+    assert main(["list", "objectives", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    # the instance parameters are listed for analytic objectives, which alone take them
+    assert rows["rosenbrock"]["instance_params"] == {"rotate": False, "shift": False, "instance": 1}
+    assert rows["logistic"]["instance_params"] == {}
+    assert main(["list", "objectives"]) == 0
+    assert "also takes rotate = true, shift = true and instance = N" in capsys.readouterr().out
     assert main(["list", "optimizers"]) == 0
     out = capsys.readouterr().out
     for name in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"):
